@@ -187,7 +187,7 @@ def blocks_from_markup(markup: str) -> list[dict[str, Any]]:
                 blocks.extend(blocks_from_markup(rest))
         elif all(line.startswith(">") for line in paragraph.splitlines()):
             text = "\n".join(line[1:].strip() for line in paragraph.splitlines())
-            blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": text[:MAX_TEXT_CHARS]}]})
+            blocks.append(context_block(text))
         else:
             blocks.extend(section_blocks(paragraph))
     return blocks
@@ -203,6 +203,10 @@ def _paragraphs(markup: str) -> Iterable[str]:
             current = []
     if current:
         yield "\n".join(current)
+
+
+def context_block(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:MAX_TEXT_CHARS]}]}
 
 
 def header_block(text: str) -> dict[str, Any]:
@@ -235,8 +239,7 @@ def fit_block_limit(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if len(blocks) <= MAX_BLOCKS:
         return blocks
     cut = len(blocks) - (MAX_BLOCKS - 1)
-    note = {"type": "context", "elements": [{"type": "mrkdwn", "text": f"…and {cut} more blocks not shown"}]}
-    return blocks[: MAX_BLOCKS - 1] + [note]
+    return blocks[: MAX_BLOCKS - 1] + [context_block(f"…and {cut} more blocks not shown")]
 
 
 def validate_blocks(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
