@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from storage.config import RevbotConfig
 from storage.database import make_engine
 from storage.migrate import upgrade
 from storage.models import Base
+from tests.support.slack_api import SlackApiStandIn
 
 TEST_DATABASE_URL = os.environ.get("REVBOT_TEST_DATABASE_URL")
 
@@ -69,3 +70,11 @@ def engine(database_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def config() -> RevbotConfig:
     return RevbotConfig()
+
+
+@pytest.fixture
+async def slack_api() -> AsyncIterator[SlackApiStandIn]:
+    """The Slack Web API stand-in on loopback, recording every call."""
+    standin = await SlackApiStandIn().start()
+    yield standin
+    await standin.stop()
