@@ -13,6 +13,7 @@ class Scope:
     label: str
     owner_ids: frozenset[int] | None = None
     team_ids: frozenset[int] | None = None
+    show_amounts: bool = True  # customer success sees accounts and renewals, not deal amounts
 
     @classmethod
     def everyone(cls) -> Scope:

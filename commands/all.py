@@ -1,0 +1,3 @@
+"""Importing this module registers every slash command (one module per command)."""
+
+from __future__ import annotations
