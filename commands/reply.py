@@ -1,0 +1,51 @@
+"""What every command's answer shares: one template environment, the "data as of …" footer with
+its staleness warning, the reporting currency and zone, and `/<command> help`.
+
+Commands call `answer(ctx, "pipeline.j2", fallback=..., **values)`; every template ends with
+`{% include "_footer.j2" %}`, which reads the values added here.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import Environment
+
+from commands.registry import Command, CommandContext
+from commands.rendering import Message, make_environment, render
+from storage.freshness import data_freshness
+
+LIST_LIMIT = 10  # rows of a list before "and N more"
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    return make_environment()
+
+
+def answer(ctx: CommandContext, template: str, *, fallback: str, **values: Any) -> Message:
+    """Render `template` with the values every reply needs, validated for Block Kit."""
+    freshness = data_freshness(ctx.session, stale_after_hours=ctx.config.freshness.stale_after_hours, now=ctx.now)
+    common: dict[str, Any] = {
+        "freshness": freshness,
+        "stale_after_hours": ctx.config.freshness.stale_after_hours,
+        "zone": ctx.config.zone,
+        "currency": ctx.config.reporting_currency,
+        "scope_label": ctx.scope.label,
+        "show_amounts": ctx.scope.show_amounts,
+        "today": ctx.today,
+        "list_limit": LIST_LIMIT,
+    }
+    return render(environment(), template, fallback=fallback, **{**common, **values})
+
+
+def help_message(command: Command[Any]) -> Message:
+    """`/<command> help`: what it answers, its grammar and examples."""
+    return render(
+        environment(),
+        "help_command.j2",
+        fallback=f"{command.usage()}: {command.description}",
+        command=command,
+        examples=[f"{command.slash} {example}".strip() for example in command.examples],
+    )
