@@ -1,0 +1,182 @@
+"""Revenue: closed-won, attainment against target, coverage, run rate and the forecast.
+
+Definitions (see docs/metrics.md):
+- closed-won in a period = Σ amount of won deals whose close date is in the period;
+- attainment = closed-won / target (n/a without a target or with a zero target);
+- gap = max(target − closed-won, 0), the target still to win;
+- run-rate projection = closed-won / elapsed days × period days (n/a before the period starts);
+- coverage = open pipeline closing in the period / gap (n/a when there is no gap or no target);
+- forecast, Salesforce's cumulative categories: Closed ⊂ Commit ⊂ Best Case ⊂ Pipeline over deals
+  closing in the period; Omitted (and lost deals) are left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import pandas as pd
+
+from metrics.frames import as_timestamp, ensure_datetime, prepare_deals
+from metrics.money import from_cents, to_cents
+from metrics.periods import Period
+from metrics.pipeline import forecast_categories
+from storage.config import RevbotConfig
+
+
+@dataclass(frozen=True)
+class Attainment:
+    period: Period
+    currency: str
+    closed_won: float
+    closed_won_count: int
+    target: float | None
+    attainment: float | None
+    gap: float | None
+    run_rate_projection: float | None
+    open_in_period: float
+    coverage: float | None
+
+    @property
+    def projected_attainment(self) -> float | None:
+        return ratio(self.run_rate_projection, self.target)
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """Cumulative forecast for deals closing in `period` (each number includes the ones before it)."""
+
+    period: Period
+    currency: str
+    closed: float
+    commit: float
+    best_case: float
+    pipeline: float
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    """numerator / denominator, or None ("n/a") when either is missing or the denominator is 0."""
+    if numerator is None or denominator is None or denominator == 0:
+        return None
+    return numerator / denominator
+
+
+def _in_period(column: pd.Series, period: Period) -> pd.Series:
+    return (column >= as_timestamp(period.start)) & (column <= as_timestamp(period.end))
+
+
+def _money_sum(values: pd.Series) -> float:
+    return from_cents(to_cents(values).sum()) if len(values) else 0.0
+
+
+def closed_won(deals: pd.DataFrame, *, period: Period, config: RevbotConfig) -> float:
+    frame = prepare_deals(deals, config)
+    won = frame[frame["is_closed"] & frame["is_won"] & _in_period(frame["close_date"], period)]
+    return _money_sum(won["amount_rc"])
+
+
+def run_rate_projection(won: float, period: Period, today: date) -> float | None:
+    """Straight-line projection of closed-won to the period's end; n/a before the period starts."""
+    elapsed = period.elapsed_days(today)
+    if elapsed == 0:
+        return None
+    return round(won / elapsed * period.days, 2)
+
+
+def attainment(
+    deals: pd.DataFrame,
+    *,
+    period: Period,
+    target: float | None,
+    config: RevbotConfig,
+    today: date,
+) -> Attainment:
+    """Attainment for the deals given (a rep's, a team's, everyone's) against `target`."""
+    frame = prepare_deals(deals, config)
+    in_period = _in_period(frame["close_date"], period)
+    won = frame[frame["is_closed"] & frame["is_won"] & in_period]
+    open_closing = frame[~frame["is_closed"] & in_period]
+    won_total = _money_sum(won["amount_rc"])
+    open_total = _money_sum(open_closing["amount_rc"])
+    gap = None if target is None else round(max(target - won_total, 0.0), 2)
+    return Attainment(
+        period=period,
+        currency=config.reporting_currency,
+        closed_won=won_total,
+        closed_won_count=len(won),
+        target=target,
+        attainment=ratio(won_total, target),
+        gap=gap,
+        run_rate_projection=run_rate_projection(won_total, period, today),
+        open_in_period=open_total,
+        coverage=ratio(open_total, gap),
+    )
+
+
+def target_for_period(targets: pd.DataFrame, period: Period) -> float | None:
+    """The target amount for `period` from `storage.queries.load_targets` rows of ONE owner set.
+
+    Per owner (user_id or team_id): a target spanning exactly the period wins; else targets lying
+    inside the period are summed (quarters of a year); else overlapping targets are prorated by
+    days (a quarter of an annual target). None when there is no target at all.
+    """
+    if targets is None or targets.empty:
+        return None
+    frame = ensure_datetime(targets.copy(), ["period_start", "period_end"])
+    start, end = as_timestamp(period.start), as_timestamp(period.end)
+    owner = frame["user_id"].astype("string").fillna("") + "/" + frame["team_id"].astype("string").fillna("")
+    amount_cents = 0
+    for _, rows in frame.groupby(owner, sort=False):
+        exact = rows[(rows["period_start"] == start) & (rows["period_end"] == end)]
+        inside = rows[(rows["period_start"] >= start) & (rows["period_end"] <= end)]
+        if not exact.empty:
+            amount_cents += int(to_cents(exact["amount"]).sum())
+        elif not inside.empty:
+            amount_cents += int(to_cents(inside["amount"]).sum())
+        else:
+            for row in rows.itertuples(index=False):
+                span = (row.period_end - row.period_start).days + 1
+                overlap = (min(row.period_end, end) - max(row.period_start, start)).days + 1
+                if span > 0 and overlap > 0:
+                    amount_cents += round(float(row.amount) * 100 * overlap / span)
+    return from_cents(amount_cents)
+
+
+def forecast(deals: pd.DataFrame, period: Period, *, config: RevbotConfig) -> Forecast:
+    """Closed, Commit, Best Case, Pipeline (cumulative) over deals closing in `period`."""
+    frame = prepare_deals(deals, config)
+    frame = frame[_in_period(frame["close_date"], period)]
+    frame = frame.assign(category=forecast_categories(frame, config))
+    return _cumulative(frame, period, config)
+
+
+def forecast_from_aggregate(aggregate: pd.DataFrame, period: Period, *, config: RevbotConfig) -> Forecast:
+    """The same Forecast from `storage.queries.forecast_sql` groups (amount per stage/category/currency)."""
+    if aggregate.empty:
+        return forecast(pd.DataFrame(), period, config=config)
+    frame = aggregate.copy()
+    frame["is_closed"] = frame["is_closed"].astype(bool)
+    frame["is_won"] = frame["is_won"].astype(bool)
+    frame["amount_rc"] = (frame["amount"].astype("float64") * frame["currency"].map(config.fx_rate)).round(2)
+    frame = frame.assign(category=forecast_categories(frame, config))
+    return _cumulative(frame, period, config)
+
+
+def _cumulative(frame: pd.DataFrame, period: Period, config: RevbotConfig) -> Forecast:
+    def amount(category: str, *, closed: bool) -> int:
+        rows = frame[(frame["category"] == category) & (frame["is_closed"] == closed)]
+        return int(to_cents(rows["amount_rc"]).sum()) if len(rows) else 0
+
+    closed = amount("Closed", closed=True)
+    # An open deal marked "Closed" in the CRM is not won yet: count it with Commit.
+    commit = closed + amount("Commit", closed=False) + amount("Closed", closed=False)
+    best_case = commit + amount("Best Case", closed=False)
+    pipeline = best_case + amount("Pipeline", closed=False)
+    return Forecast(
+        period=period,
+        currency=config.reporting_currency,
+        closed=from_cents(closed),
+        commit=from_cents(commit),
+        best_case=from_cents(best_case),
+        pipeline=from_cents(pipeline),
+    )

@@ -1,0 +1,565 @@
+"""The query layer: load exactly the rows (or sums) a question needs, as pandas DataFrames.
+
+Every deal-shaped query takes a `Scope` and filters `owner_id IN scope.owner_ids` in SQL (unless the
+scope is everyone), and always drops soft-deleted deals (`removed_at IS NOT NULL`). Filters and
+aggregates are pushed into SQL so that a rep's question reads that rep's rows through
+`ix_deals_owner_open`, never the whole org.
+
+Frames have stable column names and dtypes, whatever the database:
+- ids: `Int64` (nullable); money (`amount`, `mrr`): float64 in the row's own `currency` (convert with
+  `metrics.money`); `probability`: float64 percent 0–100 (NaN when unset);
+- dates and timestamps (`close_date`, `created_at`, ...): pandas datetime64, naive (timestamps are UTC,
+  dates are calendar days), NaT when unset; flags (`is_closed`, `is_won`, ...): bool;
+- text: object/str, None/NaN when unset.
+
+Ranges (`close_date_between=`, `since=`, ...) accept a `metrics.periods.Period` or a `(start, end)`
+pair of dates, both ends inclusive. A deal "closed in" a range is a closed deal whose `close_date`
+falls in it: the CRMs set the close date to the day the deal was actually won or lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
+
+import pandas as pd
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true, type_coerce
+from sqlalchemy.orm import Session
+from sqlalchemy.types import NullType
+
+from storage.models import Account, CustomerHealth, Deal, DealHistory, Subscription, Target, Team, User
+from storage.scope import Scope
+
+
+class _DateRange(Protocol):
+    start: date
+    end: date
+
+
+DateRange = _DateRange | tuple[date, date]
+
+DEAL_COLUMNS: tuple[str, ...] = (
+    "id",
+    "crm_id",
+    "name",
+    "account_id",
+    "account_name",
+    "owner_id",
+    "owner_name",
+    "amount",
+    "currency",
+    "stage",
+    "probability",
+    "forecast_category",
+    "close_date",
+    "created_at",
+    "last_activity_at",
+    "stage_entered_at",
+    "type",
+    "source",
+    "is_closed",
+    "is_won",
+    "crm_url",
+)
+
+_INT_COLUMNS = {
+    "id",
+    "account_id",
+    "owner_id",
+    "deal_id",
+    "user_id",
+    "team_id",
+    "manager_id",
+    "count",
+    "open_tickets",
+    "nps",
+}
+_FLOAT_COLUMNS = {"amount", "probability", "mrr", "health_score", "usage"}
+_DATETIME_COLUMNS = {
+    "close_date",
+    "created_at",
+    "last_activity_at",
+    "stage_entered_at",
+    "changed_at",
+    "start_date",
+    "end_date",
+    "period_start",
+    "period_end",
+    "date",
+}
+_BOOL_COLUMNS = {"is_closed", "is_won", "is_target_account"}
+
+
+def _deal_column(name: str) -> ColumnElement[Any]:
+    if name == "account_name":
+        return Account.name
+    if name == "owner_name":
+        return User.name
+    try:
+        return getattr(Deal, name)
+    except AttributeError:
+        raise ValueError(f"load_deals: unknown column {name!r}; known: {', '.join(DEAL_COLUMNS)}") from None
+
+
+def _raw(column: ColumnElement[Any], name: str) -> ColumnElement[Any]:
+    # Skip SQLAlchemy's per-row type conversion (date parsing on SQLite, Decimal on PostgreSQL):
+    # pandas converts whole columns at once in `_frame`, which is what keeps big loads fast.
+    return type_coerce(column, NullType()).label(name)
+
+
+def _bounds(between: DateRange) -> tuple[date, date]:
+    if isinstance(between, tuple):
+        return between
+    return between.start, between.end
+
+
+def _day_start(d: date) -> datetime:
+    return datetime(d.year, d.month, d.day)
+
+
+def _timestamp_between(column: ColumnElement[Any], between: DateRange) -> ColumnElement[bool]:
+    start, end = _bounds(between)
+    return and_(column >= _day_start(start), column < _day_start(end) + timedelta(days=1))
+
+
+def _scoped(stmt: Select[Any], scope: Scope | None, owner_column: ColumnElement[Any]) -> Select[Any]:
+    if scope is None or scope.is_everyone:
+        return stmt
+    if not scope.owner_ids:
+        return stmt.where(false())
+    return stmt.where(owner_column.in_(sorted(scope.owner_ids)))
+
+
+def _frame(rows: Sequence[Any], columns: Sequence[str]) -> pd.DataFrame:
+    """Rows → DataFrame with the documented dtypes, the same on SQLite and PostgreSQL."""
+    frame = pd.DataFrame.from_records(list(rows), columns=list(columns))
+    for name in columns:
+        if name in _INT_COLUMNS:
+            frame[name] = pd.array(pd.to_numeric(frame[name]), dtype="Int64")
+        elif name in _FLOAT_COLUMNS:
+            frame[name] = pd.to_numeric(frame[name].astype(object).map(_to_float), errors="coerce").astype("float64")
+        elif name in _DATETIME_COLUMNS:
+            frame[name] = pd.to_datetime(frame[name], errors="coerce", format="ISO8601").astype("datetime64[us]")
+        elif name in _BOOL_COLUMNS:
+            frame[name] = frame[name].fillna(False).astype(bool)
+    return frame
+
+
+def _to_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _execute(session: Session, stmt: Select[Any], columns: Sequence[str]) -> pd.DataFrame:
+    return _frame(session.execute(stmt).all(), columns)
+
+
+# --- deals -----------------------------------------------------------------------------------
+
+
+def _deals_select(columns: Sequence[str]) -> Select[Any]:
+    stmt = select(*(_raw(_deal_column(name), name) for name in columns)).select_from(Deal)
+    if "account_name" in columns:
+        stmt = stmt.outerjoin(Account, Account.id == Deal.account_id)
+    if "owner_name" in columns:
+        stmt = stmt.outerjoin(User, User.id == Deal.owner_id)
+    return stmt.where(Deal.removed_at.is_(None))
+
+
+def load_deals(
+    session: Session,
+    scope: Scope,
+    *,
+    open_only: bool = False,
+    close_date_between: DateRange | None = None,
+    closed_between: DateRange | None = None,
+    created_between: DateRange | None = None,
+    deal_ids: Iterable[int] | None = None,
+    account_ids: Iterable[int] | None = None,
+    columns: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Deals in scope; every filter given is ANDed. Columns default to `DEAL_COLUMNS`."""
+    names = tuple(columns or DEAL_COLUMNS)
+    stmt = _scoped(_deals_select(names), scope, Deal.owner_id)
+    if open_only:
+        stmt = stmt.where(Deal.is_closed == false())
+    if close_date_between is not None:
+        stmt = stmt.where(Deal.close_date.between(*_bounds(close_date_between)))
+    if closed_between is not None:
+        stmt = stmt.where(Deal.is_closed == true(), Deal.close_date.between(*_bounds(closed_between)))
+    if created_between is not None:
+        stmt = stmt.where(_timestamp_between(Deal.created_at, created_between))
+    if deal_ids is not None:
+        stmt = stmt.where(Deal.id.in_(sorted(set(deal_ids))))
+    if account_ids is not None:
+        stmt = stmt.where(Deal.account_id.in_(sorted(set(account_ids))))
+    return _execute(session, stmt.order_by(Deal.id), names)
+
+
+def load_pipeline_deals(
+    session: Session, scope: Scope, period: DateRange, *, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Everything `metrics.pipeline.pipeline_summary` and `metrics.revenue` need for one period in
+    one query: every open deal, plus deals closed in the period, plus deals created in it."""
+    names = tuple(columns or DEAL_COLUMNS)
+    start, end = _bounds(period)
+    stmt = _scoped(_deals_select(names), scope, Deal.owner_id).where(
+        or_(
+            Deal.is_closed == false(),
+            Deal.close_date.between(start, end),
+            _timestamp_between(Deal.created_at, (start, end)),
+        )
+    )
+    return _execute(session, stmt.order_by(Deal.id), names)
+
+
+def find_deals(session: Session, scope: Scope, text: str, limit: int = 10) -> pd.DataFrame:
+    """Deals matching `text`: an exact CRM id or revbot id first, then a case-insensitive substring
+    of the deal or account name (open deals first, biggest first)."""
+    needle = text.strip()
+    if not needle:
+        return _frame([], DEAL_COLUMNS)
+    base = _scoped(_deals_select(DEAL_COLUMNS), scope, Deal.owner_id)
+    exact_conditions = [func.lower(Deal.crm_id) == needle.lower()]
+    if needle.isdigit():
+        exact_conditions.append(Deal.id == int(needle))
+    exact = _execute(session, base.where(or_(*exact_conditions)).limit(limit), DEAL_COLUMNS)
+    if not exact.empty:
+        return exact
+    pattern = f"%{_escape_like(needle.lower())}%"
+    stmt = (
+        base.where(
+            or_(
+                func.lower(Deal.name).like(pattern, escape="\\"),
+                func.lower(Account.name).like(pattern, escape="\\"),
+            )
+        )
+        .order_by(Deal.is_closed, Deal.amount.desc(), Deal.id)
+        .limit(limit)
+    )
+    return _execute(session, stmt, DEAL_COLUMNS)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# --- history ---------------------------------------------------------------------------------
+
+HISTORY_COLUMNS = ("deal_id", "field", "old_value", "new_value", "changed_at")
+
+
+def load_history(
+    session: Session,
+    scope: Scope,
+    *,
+    since: date | datetime | None = None,
+    until: date | datetime | None = None,
+    deal_ids: Iterable[int] | None = None,
+    fields: Iterable[str] | None = None,
+) -> pd.DataFrame:
+    """`deal_history` rows of deals in scope, oldest first. `since` is inclusive, `until` exclusive
+    (a date means midnight UTC at the start of that day)."""
+    stmt = (
+        select(*(_raw(getattr(DealHistory, name), name) for name in HISTORY_COLUMNS))
+        .join(Deal, Deal.id == DealHistory.deal_id)
+        .where(Deal.removed_at.is_(None))
+    )
+    stmt = _scoped(stmt, scope, Deal.owner_id)
+    if since is not None:
+        stmt = stmt.where(DealHistory.changed_at >= _as_datetime(since))
+    if until is not None:
+        stmt = stmt.where(DealHistory.changed_at < _as_datetime(until))
+    if deal_ids is not None:
+        stmt = stmt.where(DealHistory.deal_id.in_(sorted(set(deal_ids))))
+    if fields is not None:
+        stmt = stmt.where(DealHistory.field.in_(sorted(set(fields))))
+    return _execute(session, stmt.order_by(DealHistory.changed_at, DealHistory.id), HISTORY_COLUMNS)
+
+
+def _as_datetime(value: date | datetime) -> datetime:
+    return value if isinstance(value, datetime) else _day_start(value)
+
+
+# --- targets ---------------------------------------------------------------------------------
+
+TARGET_COLUMNS = ("id", "user_id", "team_id", "period_start", "period_end", "metric", "amount")
+
+
+def load_targets(
+    session: Session,
+    *,
+    period: DateRange,
+    user_ids: Iterable[int] | None = None,
+    team_ids: Iterable[int] | None = None,
+    metric: str = "bookings",
+) -> pd.DataFrame:
+    """Targets whose span overlaps `period` (amounts in the reporting currency). With `user_ids`
+    and/or `team_ids`, only those owners' targets (either list matching is enough)."""
+    start, end = _bounds(period)
+    stmt = select(*(_raw(getattr(Target, name), name) for name in TARGET_COLUMNS)).where(
+        Target.period_start <= end, Target.period_end >= start, Target.metric == metric
+    )
+    owners = []
+    if user_ids is not None:
+        owners.append(Target.user_id.in_(sorted(set(user_ids))))
+    if team_ids is not None:
+        owners.append(Target.team_id.in_(sorted(set(team_ids))))
+    if owners:
+        stmt = stmt.where(or_(*owners))
+    return _execute(session, stmt.order_by(Target.id), TARGET_COLUMNS)
+
+
+# --- customers -------------------------------------------------------------------------------
+
+SUBSCRIPTION_COLUMNS = (
+    "id",
+    "account_id",
+    "account_name",
+    "segment",
+    "owner_id",
+    "product",
+    "mrr",
+    "currency",
+    "start_date",
+    "end_date",
+    "status",
+)
+
+
+def load_subscriptions(
+    session: Session, scope: Scope | None, *, account_ids: Iterable[int] | None = None
+) -> pd.DataFrame:
+    """Subscription rows (see `storage.models` for their semantics) of accounts in scope; a scope
+    limits to accounts owned by its owners, `None` means every account."""
+    columns = {
+        "account_name": Account.name,
+        "segment": Account.segment,
+        "owner_id": Account.owner_id,
+    }
+    stmt = select(
+        *(_raw(columns.get(name, getattr(Subscription, name, None)), name) for name in SUBSCRIPTION_COLUMNS)
+    ).join(Account, Account.id == Subscription.account_id)
+    stmt = _scoped(stmt, scope, Account.owner_id)
+    if account_ids is not None:
+        stmt = stmt.where(Subscription.account_id.in_(sorted(set(account_ids))))
+    return _execute(session, stmt.order_by(Subscription.account_id, Subscription.start_date), SUBSCRIPTION_COLUMNS)
+
+
+HEALTH_COLUMNS = ("account_id", "date", "health_score", "usage", "open_tickets", "nps")
+
+
+def load_health(
+    session: Session, *, account_ids: Iterable[int] | None = None, since: date | None = None
+) -> pd.DataFrame:
+    """`customer_health` snapshots, oldest first per account."""
+    stmt = select(*(_raw(getattr(CustomerHealth, name), name) for name in HEALTH_COLUMNS))
+    if account_ids is not None:
+        stmt = stmt.where(CustomerHealth.account_id.in_(sorted(set(account_ids))))
+    if since is not None:
+        stmt = stmt.where(CustomerHealth.date >= since)
+    return _execute(session, stmt.order_by(CustomerHealth.account_id, CustomerHealth.date), HEALTH_COLUMNS)
+
+
+ACCOUNT_COLUMNS = ("id", "crm_id", "name", "segment", "industry", "region", "owner_id", "is_target_account")
+
+
+def load_accounts(
+    session: Session,
+    scope: Scope | None,
+    *,
+    account_ids: Iterable[int] | None = None,
+    target_only: bool = False,
+) -> pd.DataFrame:
+    """Accounts in scope (owned by the scope's owners; `None` or everyone means all)."""
+    stmt = _scoped(select(*(_raw(getattr(Account, name), name) for name in ACCOUNT_COLUMNS)), scope, Account.owner_id)
+    if account_ids is not None:
+        stmt = stmt.where(Account.id.in_(sorted(set(account_ids))))
+    if target_only:
+        stmt = stmt.where(Account.is_target_account == true())
+    return _execute(session, stmt.order_by(Account.id), ACCOUNT_COLUMNS)
+
+
+# --- people and teams ------------------------------------------------------------------------
+
+
+def find_users(session: Session, text: str, limit: int = 10) -> list[User]:
+    """Users by exact email, Slack id or CRM id, else by case-insensitive name substring."""
+    needle = text.strip().lstrip("@")
+    if not needle:
+        return []
+    lowered = needle.lower()
+    exact = session.scalars(
+        select(User)
+        .where(or_(func.lower(User.email) == lowered, User.slack_user_id == needle, User.crm_id == needle))
+        .limit(limit)
+    ).all()
+    if exact:
+        return list(exact)
+    pattern = f"%{_escape_like(lowered)}%"
+    return list(
+        session.scalars(
+            select(User).where(func.lower(User.name).like(pattern, escape="\\")).order_by(User.name).limit(limit)
+        ).all()
+    )
+
+
+def find_team(session: Session, name: str) -> Team | None:
+    """A team by case-insensitive name; a unique prefix is enough ("emea" finds "EMEA Enterprise")."""
+    lowered = " ".join(name.split()).lower()
+    if not lowered:
+        return None
+    exact = session.scalars(select(Team).where(func.lower(Team.name) == lowered)).first()
+    if exact is not None:
+        return exact
+    pattern = f"{_escape_like(lowered)}%"
+    candidates = session.scalars(select(Team).where(func.lower(Team.name).like(pattern, escape="\\")).limit(2)).all()
+    return candidates[0] if len(candidates) == 1 else None
+
+
+def find_accounts(session: Session, scope: Scope | None, text: str, limit: int = 10) -> list[Account]:
+    """Accounts in scope by exact CRM id or name, then case-insensitive name substring (shortest first)."""
+    needle = text.strip()
+    if not needle:
+        return []
+    lowered = needle.lower()
+    base = _scoped(select(Account), scope, Account.owner_id)
+    exact = session.scalars(
+        base.where(or_(func.lower(Account.name) == lowered, func.lower(Account.crm_id) == lowered)).limit(limit)
+    ).all()
+    if exact:
+        return list(exact)
+    pattern = f"%{_escape_like(lowered)}%"
+    stmt = (
+        base.where(func.lower(Account.name).like(pattern, escape="\\"))
+        .order_by(func.length(Account.name), Account.name)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt).all())
+
+
+def find_account(session: Session, scope: Scope | None, text: str) -> Account | None:
+    """The one account `text` names: an exact match, or the only substring match; else None."""
+    matches = find_accounts(session, scope, text, limit=2)
+    if len(matches) == 1:
+        return matches[0]
+    lowered = text.strip().lower()
+    exact = [a for a in matches if a.name.lower() == lowered or (a.crm_id or "").lower() == lowered]
+    return exact[0] if len(exact) == 1 else None
+
+
+def team_member_ids(session: Session, team_id: int) -> set[int]:
+    return set(session.scalars(select(User.id).where(User.team_id == team_id)).all())
+
+
+def reports_of(session: Session, manager_id: int) -> set[int]:
+    """Everyone who reports to `manager_id`, directly or through other managers (not the manager)."""
+    edges = session.execute(select(User.id, User.manager_id).where(User.manager_id.is_not(None))).all()
+    children: dict[int, list[int]] = {}
+    for user_id, boss_id in edges:
+        children.setdefault(boss_id, []).append(user_id)
+    found: set[int] = set()
+    frontier = [manager_id]
+    while frontier:
+        boss = frontier.pop()
+        for user_id in children.get(boss, ()):
+            if user_id not in found and user_id != manager_id:
+                found.add(user_id)
+                frontier.append(user_id)
+    return found
+
+
+USER_COLUMNS = ("id", "name", "email", "team_id", "role", "manager_id")
+
+
+def load_users(session: Session, *, user_ids: Iterable[int] | None = None) -> pd.DataFrame:
+    """Users with their team: for roll-ups and leaderboards (`team_name` joined in)."""
+    stmt = select(*(_raw(getattr(User, name), name) for name in USER_COLUMNS), _raw(Team.name, "team_name")).outerjoin(
+        Team, Team.id == User.team_id
+    )
+    if user_ids is not None:
+        stmt = stmt.where(User.id.in_(sorted(set(user_ids))))
+    return _execute(session, stmt.order_by(User.id), (*USER_COLUMNS, "team_name"))
+
+
+# --- SQL aggregates (GROUP BY in the database; for org-wide questions) -----------------------
+
+
+def pipeline_by_stage_sql(
+    session: Session, scope: Scope, *, close_date_between: DateRange | None = None
+) -> pd.DataFrame:
+    """Open deals grouped in SQL: columns stage, currency, count, amount (own currency).
+    Feed it to `metrics.pipeline.by_stage_from_aggregate` for reporting currency and weighting."""
+    stmt = select(
+        _raw(Deal.stage, "stage"),
+        _raw(Deal.currency, "currency"),
+        _raw(func.count(), "count"),
+        _raw(func.coalesce(func.sum(Deal.amount), 0), "amount"),
+    ).where(Deal.is_closed == false(), Deal.removed_at.is_(None))
+    stmt = _scoped(stmt, scope, Deal.owner_id)
+    if close_date_between is not None:
+        stmt = stmt.where(Deal.close_date.between(*_bounds(close_date_between)))
+    stmt = stmt.group_by(Deal.stage, Deal.currency).order_by(Deal.stage, Deal.currency)
+    return _execute(session, stmt, ("stage", "currency", "count", "amount"))
+
+
+def deals_by_owner_sql(
+    session: Session,
+    scope: Scope,
+    *,
+    open_only: bool = False,
+    won_only: bool = False,
+    close_date_between: DateRange | None = None,
+) -> pd.DataFrame:
+    """Deals grouped by owner and currency in SQL: owner_id, currency, count, amount.
+    `won_only` + `close_date_between` is closed-won per owner in a period; `open_only` + range is
+    the open pipeline closing in it."""
+    stmt = select(
+        _raw(Deal.owner_id, "owner_id"),
+        _raw(Deal.currency, "currency"),
+        _raw(func.count(), "count"),
+        _raw(func.coalesce(func.sum(Deal.amount), 0), "amount"),
+    ).where(Deal.removed_at.is_(None))
+    stmt = _scoped(stmt, scope, Deal.owner_id)
+    if open_only:
+        stmt = stmt.where(Deal.is_closed == false())
+    if won_only:
+        stmt = stmt.where(Deal.is_closed == true(), Deal.is_won == true())
+    if close_date_between is not None:
+        stmt = stmt.where(Deal.close_date.between(*_bounds(close_date_between)))
+    stmt = stmt.group_by(Deal.owner_id, Deal.currency).order_by(Deal.owner_id, Deal.currency)
+    return _execute(session, stmt, ("owner_id", "currency", "count", "amount"))
+
+
+def closed_won_sql(session: Session, scope: Scope, period: DateRange) -> pd.DataFrame:
+    """Closed-won in a period, grouped by currency in SQL: currency, count, amount."""
+    stmt = select(
+        _raw(Deal.currency, "currency"),
+        _raw(func.count(), "count"),
+        _raw(func.coalesce(func.sum(Deal.amount), 0), "amount"),
+    ).where(
+        Deal.removed_at.is_(None),
+        Deal.is_closed == true(),
+        Deal.is_won == true(),
+        Deal.close_date.between(*_bounds(period)),
+    )
+    stmt = _scoped(stmt, scope, Deal.owner_id).group_by(Deal.currency).order_by(Deal.currency)
+    return _execute(session, stmt, ("currency", "count", "amount"))
+
+
+def forecast_sql(session: Session, scope: Scope, period: DateRange) -> pd.DataFrame:
+    """Deals closing in the period grouped by what the forecast needs: stage, forecast_category,
+    is_closed, is_won, currency, count, amount. Feed to `metrics.revenue.forecast_from_aggregate`."""
+    stmt = select(
+        _raw(Deal.stage, "stage"),
+        _raw(Deal.forecast_category, "forecast_category"),
+        _raw(Deal.is_closed, "is_closed"),
+        _raw(Deal.is_won, "is_won"),
+        _raw(Deal.currency, "currency"),
+        _raw(func.count(), "count"),
+        _raw(func.coalesce(func.sum(Deal.amount), 0), "amount"),
+    ).where(Deal.removed_at.is_(None), Deal.close_date.between(*_bounds(period)))
+    stmt = _scoped(stmt, scope, Deal.owner_id).group_by(
+        Deal.stage, Deal.forecast_category, Deal.is_closed, Deal.is_won, Deal.currency
+    )
+    return _execute(session, stmt, ("stage", "forecast_category", "is_closed", "is_won", "currency", "count", "amount"))
