@@ -1,0 +1,57 @@
+"""HTTP mode: an aiohttp server with Slack's single endpoint `/slack/events` (slash commands,
+events and interactivity; bolt checks the signature and the timestamp) and `GET /healthz`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+
+from bot.state import BotState
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+HEALTH_PATH = "/healthz"
+STATE_KEY = web.AppKey("revbot_state", BotState)
+
+
+def make_web_app(app: AsyncApp, state: BotState) -> web.Application:
+    async def slack_events(request: web.Request) -> web.Response:
+        bolt_response = await app.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(bolt_response)
+
+    async def healthz(_request: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "answers_in_flight": len(state.tasks)})
+
+    async def drain_on_shutdown(_web_app: web.Application) -> None:
+        await state.tasks.drain(timeout=10)
+
+    web_app = web.Application()
+    web_app[STATE_KEY] = state
+    web_app.router.add_post(EVENTS_PATH, slack_events)
+    web_app.router.add_get(HEALTH_PATH, healthz)
+    web_app.on_shutdown.append(drain_on_shutdown)
+    return web_app
+
+
+async def start_http(web_app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Start serving; returns the runner (for cleanup) and the bound port (port 0 = any free)."""
+    runner = web.AppRunner(web_app)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, bound
+
+
+async def serve_forever(web_app: web.Application, host: str, port: int) -> None:
+    runner, bound = await start_http(web_app, host, port)
+    log.info("revbot listening on http://%s:%s%s", host, bound, EVENTS_PATH)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,18 @@
+"""Socket Mode: no public URL; revbot opens a WebSocket to Slack with the app-level token
+(SLACK_APP_TOKEN, `xapp-…`). Same app, same listeners as HTTP mode."""
+
+from __future__ import annotations
+
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+
+from bot.state import BotState
+
+
+async def serve_socket_mode(app: AsyncApp, state: BotState, app_token: str) -> None:
+    handler = AsyncSocketModeHandler(app, app_token)
+    try:
+        await handler.start_async()
+    finally:
+        await state.tasks.drain(timeout=10)
+        await handler.close_async()

@@ -1,0 +1,3 @@
+"""Bot fixtures: `slack` (the bot over HTTP + Slack stand-in) and `org` (the fixture org)."""
+
+from tests.bot.fixtures import *  # noqa: F403
