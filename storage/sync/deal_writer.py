@@ -1,0 +1,193 @@
+"""Writing a canonical deal frame: resolve owners/accounts, diff against stored deals (one
+query), then bulk INSERT / UPDATE / history with executemany. Runs inside the caller's
+transaction, so a failure anywhere leaves the database as it was."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pandas as pd
+from sqlalchemy import Connection
+
+from storage.models import HISTORY_FIELDS
+from storage.sync.deals import DealFrame
+from storage.sync.history import differs, history_rows
+from storage.sync.references import Created, resolve_accounts, resolve_owners, user_labels
+from storage.sync.sqlvalues import date_text, datetime_text, insert_many, rows, stored_text, update_many
+
+Progress = Callable[[str, int, int], None]  # (phase, advance, total)
+
+DEAL_COLUMNS = (
+    "name",
+    "account_id",
+    "owner_id",
+    "amount",
+    "currency",
+    "stage",
+    "probability",
+    "forecast_category",
+    "close_date",
+    "created_at",
+    "last_activity_at",
+    "stage_entered_at",
+    "type",
+    "source",
+    "is_closed",
+    "is_won",
+    "crm_url",
+    "removed_at",
+)
+ALWAYS_WRITTEN = frozenset(
+    {"name", "stage", "probability", "forecast_category", "is_closed", "is_won", "removed_at", "stage_entered_at"}
+)
+_COLUMN_FOR_FIELD = {
+    "account": "account_id",
+    "account_crm_id": "account_id",
+    "owner": "owner_id",
+    "owner_crm_id": "owner_id",
+}
+
+
+@dataclass
+class DealCounts:
+    rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    history_rows: int = 0
+    created: Created = field(default_factory=Created)
+
+    def as_stats(self) -> dict[str, object]:
+        return {
+            "rows": self.rows,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "history_rows": self.history_rows,
+            "owners_created": len(self.created.owners),
+            "accounts_created": len(self.created.accounts),
+            "owners_created_names": self.created.owners[:20],
+            "accounts_created_names": self.created.accounts[:20],
+        }
+
+
+def written_columns(present: frozenset[str]) -> list[str]:
+    """Columns an update may change: those the input carried, plus the ones derived from stage."""
+    carried = {_COLUMN_FOR_FIELD.get(f, f) for f in present}
+    return [c for c in DEAL_COLUMNS if c in carried or c in ALWAYS_WRITTEN]
+
+
+def write_deals(
+    connection: Connection,
+    deals: DealFrame,
+    *,
+    now: datetime,
+    full: bool = False,
+    progress: Progress | None = None,
+    history_fields: tuple[str, ...] = HISTORY_FIELDS,
+) -> DealCounts:
+    counts = DealCounts(rows=len(deals.frame))
+    frame = deals.frame.copy()
+    report = progress or (lambda phase, advance, total: None)
+    owner_ids = None
+    if {"owner", "owner_crm_id"} & deals.present:
+        owner_ids = resolve_owners(connection, frame, counts.created)
+        frame["owner_id"] = owner_ids.astype("Int64")
+    if {"account", "account_crm_id"} & deals.present:
+        frame["account_id"] = resolve_accounts(connection, frame, owner_ids, counts.created).astype("Int64")
+    now_text = datetime_text(pd.Series([now]))[0]
+    for column in ("created_at", "last_activity_at", "stage_entered_at"):
+        frame[column] = datetime_text(frame[column]) if column in frame else None
+    frame["close_date"] = date_text(frame["close_date"]) if "close_date" in frame else None
+    frame["removed_at"] = None
+    for column in DEAL_COLUMNS:
+        if column not in frame:
+            frame[column] = None
+
+    columns = written_columns(deals.present)
+    old = _load_existing(connection, frame["crm_id"])
+    is_new = old["id"].isna()
+    incoming_entered = frame["stage_entered_at"]
+    frame["created_at"] = frame["created_at"].where(frame["created_at"].notna(), old["created_at"])
+    frame["created_at"] = frame["created_at"].where(frame["created_at"].notna(), now_text)
+    stage_changed = ~is_new & differs(old["stage"], frame["stage"])
+    frame["stage_entered_at"] = incoming_entered.where(
+        incoming_entered.notna(),
+        old["stage_entered_at"].where(~stage_changed, now_text).where(~is_new, frame["created_at"]),
+    )
+
+    changed = pd.Series(False, index=frame.index)
+    for column in columns:
+        changed |= differs(old[column], frame[column], money=column == "amount")
+    updates = ~is_new & changed
+    counts.inserted = int(is_new.sum())
+    counts.updated = int(updates.sum())
+    counts.unchanged = int((~is_new & ~changed).sum())
+
+    history = _history(connection, frame[updates], old[updates], history_fields, deals.present, now_text)
+    counts.history_rows = len(history)
+
+    total = counts.inserted + counts.updated
+
+    def advance(n: int) -> None:
+        report("writing", n, total)
+
+    insert_columns = ["crm_id", *DEAL_COLUMNS]
+    insert_many(connection, "deals", insert_columns, rows(frame[is_new], insert_columns), on_chunk=advance)
+    update_frame = frame[updates].assign(id=old["id"][updates].astype("int64"))
+    update_many(connection, "deals", columns, rows(update_frame, [*columns, "id"]), on_chunk=advance)
+    insert_many(connection, "deal_history", list(history.columns), rows(history, list(history.columns)))
+    if full:
+        counts.removed = _mark_removed(connection, set(frame["crm_id"]), now_text)
+    return counts
+
+
+def _load_existing(connection: Connection, crm_ids: pd.Series) -> pd.DataFrame:
+    """Stored deals aligned to the incoming rows (all-missing where a deal is new)."""
+    select_columns = ["id", "crm_id", *DEAL_COLUMNS]
+    result = connection.exec_driver_sql(
+        f"SELECT {', '.join(select_columns)} FROM deals WHERE crm_id IS NOT NULL"
+    ).fetchall()
+    stored = pd.DataFrame.from_records(result, columns=select_columns)
+    for column in ("close_date", "created_at", "last_activity_at", "stage_entered_at", "removed_at"):
+        stored[column] = stored_text(stored[column], column)
+    aligned = stored.set_index("crm_id").reindex(crm_ids.to_numpy())
+    aligned.index = crm_ids.index
+    return aligned
+
+
+def _history(
+    connection: Connection,
+    new: pd.DataFrame,
+    old: pd.DataFrame,
+    fields: tuple[str, ...],
+    present: frozenset[str],
+    now_text: str,
+) -> pd.DataFrame:
+    if new.empty:
+        return history_rows(new.get("crm_id", pd.Series(dtype=object)), {}, {}, {})
+    has_owner = bool({"owner", "owner_crm_id"} & present)
+    wanted = [f for f in fields if f in present or (f == "owner" and has_owner)]
+    old_values = {f: old[f] for f in wanted if f != "owner"}
+    new_values = {f: new[f] for f in wanted if f != "owner"}
+    if "owner" in wanted:
+        labels = user_labels(connection)
+        old_values["owner"] = old["owner_id"].map(labels)
+        new_values["owner"] = new["owner_id"].astype(object).map(labels)
+    now_series = pd.Series(now_text, index=new.index)
+    changed_at = {f: now_series for f in wanted}
+    changed_at["stage"] = new["stage_entered_at"].where(new["stage_entered_at"].notna(), now_text)
+    return history_rows(old["id"].astype("int64"), old_values, new_values, changed_at, tuple(wanted))
+
+
+def _mark_removed(connection: Connection, seen: set[str], now_text: str) -> int:
+    stored = connection.exec_driver_sql(
+        "SELECT id, crm_id FROM deals WHERE crm_id IS NOT NULL AND removed_at IS NULL"
+    ).fetchall()
+    gone = [(now_text, deal_id) for deal_id, crm_id in stored if crm_id not in seen]
+    update_many(connection, "deals", ["removed_at"], gone)
+    return len(gone)

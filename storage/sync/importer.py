@@ -1,0 +1,140 @@
+"""`revbot import`: one export file → validated frame → one transaction → a `sync_runs` row.
+
+A rejected file writes no data; the attempt is still recorded as a `failed` run (with the
+message) so `revbot doctor` and `/revbot status` can show it. `--dry-run` does all the work
+inside a transaction that is rolled back, and records nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert
+
+from storage.config import RevbotConfig
+from storage.models import SyncRun
+from storage.sync.catalog import stage_catalog
+from storage.sync.deal_writer import Progress, write_deals
+from storage.sync.deals import prepare_deals
+from storage.sync.presets import FORMATS, OBJECTS, load_mapping, resolve_columns
+from storage.sync.problems import SyncInputError
+from storage.sync.readers import Table, read_table
+from storage.sync.runs import record_run, utcnow
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    format: str = "generic"
+    object: str = "deals"
+    mapping: str | Path | None = None
+    date_format: str | None = None
+    full: bool = False
+    dry_run: bool = False
+
+    @property
+    def source(self) -> str:
+        return f"import:{self.format}"
+
+
+@dataclass
+class ImportResult:
+    source: str
+    object: str
+    stats: dict[str, Any] = field(default_factory=dict)
+    dry_run: bool = False
+    run_id: int | None = None
+
+
+def import_file(
+    engine: Engine,
+    config: RevbotConfig,
+    path: str | Path,
+    options: ImportOptions,
+    *,
+    progress: Progress | None = None,
+    now: datetime | None = None,
+) -> ImportResult:
+    started = utcnow()
+    now = now or started
+    report = progress or (lambda phase, advance, total: None)
+    try:
+        _check_options(options)
+        report("reading", 0, 0)
+        table = read_table(path)
+        overrides = load_mapping(options.mapping, options.object) if options.mapping else None
+        columns = resolve_columns(list(table.frame.columns), options.object, options.format, overrides)
+        report("validating", 0, len(table.frame))
+        writer = _writer(config, table, columns, options, Path(path).name)
+        with engine.connect() as connection:
+            transaction = connection.begin()
+            try:
+                stats = writer(connection, now, report)
+                stats = {"object": options.object, "file": Path(path).name, **stats}
+                result = ImportResult(options.source, options.object, stats, options.dry_run)
+                if options.dry_run:
+                    transaction.rollback()
+                    return result
+                result.run_id = _record_success(connection, options.source, started, stats)
+                transaction.commit()
+                return result
+            except BaseException:
+                transaction.rollback()
+                raise
+    except Exception as exc:
+        if not options.dry_run:
+            stats = {"object": options.object, "file": Path(path).name}
+            record_run(engine, source=options.source, started_at=started, status="failed", stats=stats, error=str(exc))
+        raise
+
+
+Writer = Callable[[Connection, datetime, Progress], dict[str, Any]]
+
+
+def _check_options(options: ImportOptions) -> None:
+    if options.format not in FORMATS:
+        raise SyncInputError(f"unknown format {options.format!r}; use one of {', '.join(FORMATS)}")
+    if options.object not in OBJECTS:
+        raise SyncInputError(f"unknown object {options.object!r}; use one of {', '.join(OBJECTS)}")
+    if options.full and options.object != "deals":
+        raise SyncInputError("--full applies to deal exports only")
+
+
+def _writer(config: RevbotConfig, table: Table, columns: dict[str, str], options: ImportOptions, name: str) -> Writer:
+    if options.object == "deals":
+        deals = prepare_deals(
+            table.frame,
+            columns,
+            catalog=stage_catalog(config),
+            reporting_currency=config.reporting_currency,
+            date_format=options.date_format,
+            first_row=table.first_row,
+            crm_url_template=_crm_url_template(config, options.format),
+            source=name,
+        )
+
+        def write(connection: Connection, now: datetime, progress: Progress) -> dict[str, Any]:
+            return write_deals(connection, deals, now=now, full=options.full, progress=progress).as_stats()
+
+        return write
+    from storage.sync.objects import prepare_object
+
+    return prepare_object(config, table, columns, options, name)
+
+
+def _crm_url_template(config: RevbotConfig, fmt: str) -> str | None:
+    if fmt == "salesforce" and config.crm.salesforce.instance_url:
+        return config.crm.salesforce.instance_url.rstrip("/") + "/lightning/r/Opportunity/{id}/view"
+    if fmt == "hubspot" and config.crm.hubspot.portal_id:
+        return f"https://app.hubspot.com/contacts/{config.crm.hubspot.portal_id}/deal/{{id}}"
+    return None
+
+
+def _record_success(connection: Connection, source: str, started: datetime, stats: dict[str, Any]) -> int:
+    result = connection.execute(
+        insert(SyncRun).values(source=source, started_at=started, finished_at=utcnow(), status="success", stats=stats)
+    )
+    return int(result.inserted_primary_key[0])

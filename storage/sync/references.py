@@ -1,0 +1,140 @@
+"""Owners and accounts that deals point to, by CRM id, email or name; the missing ones are
+created (and reported) so a deal export alone is enough to get started."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+from sqlalchemy import Connection, text
+
+from storage.sync.sqlvalues import insert_many
+
+
+@dataclass
+class Created:
+    owners: list[str] = field(default_factory=list)
+    accounts: list[str] = field(default_factory=list)
+
+
+def user_key(crm_id: object, label: object) -> str | None:
+    """How a reference to a person is looked up: CRM id first, then email, then name."""
+    if isinstance(crm_id, str) and crm_id:
+        return "id:" + crm_id
+    if isinstance(label, str) and label:
+        return ("email:" if "@" in label else "name:") + label.casefold()
+    return None
+
+
+def load_user_keys(connection: Connection) -> dict[str, int]:
+    keys: dict[str, int] = {}
+    for user_id, crm_id, name, email in connection.execute(
+        text("SELECT id, crm_id, name, email FROM users ORDER BY id")
+    ):
+        if crm_id:
+            keys.setdefault("id:" + crm_id, user_id)
+        if email:
+            keys.setdefault("email:" + email.casefold(), user_id)
+        if name:
+            keys.setdefault("name:" + name.casefold(), user_id)
+    return keys
+
+
+def user_labels(connection: Connection) -> dict[int, str]:
+    """How history names an owner: the CRM id when known, else the name (see docs/sync.md)."""
+    return {
+        user_id: crm_id or name
+        for user_id, crm_id, name in connection.execute(text("SELECT id, crm_id, name FROM users"))
+    }
+
+
+def resolve_owners(connection: Connection, frame: pd.DataFrame, created: Created) -> pd.Series:
+    """owner_id per deal row (None where the export names no owner)."""
+    crm_ids = frame["owner_crm_id"] if "owner_crm_id" in frame else pd.Series(None, index=frame.index, dtype=object)
+    labels = frame["owner"] if "owner" in frame else pd.Series(None, index=frame.index, dtype=object)
+    pairs = pd.DataFrame({"crm_id": crm_ids, "label": labels}).drop_duplicates()
+    keys = load_user_keys(connection)
+    missing: dict[str, tuple[str | None, str, str | None]] = {}
+    for crm_id, label in pairs.itertuples(index=False):
+        crm_id = crm_id if isinstance(crm_id, str) else None
+        label = label if isinstance(label, str) else None
+        key = user_key(crm_id, label)
+        if key is None or key in keys or key in missing:
+            continue
+        # A label-only reference may still match a user we know by id.
+        alt = user_key(None, label)
+        if crm_id and alt in keys:
+            continue
+        email = label if label and "@" in label else None
+        missing[key] = (crm_id, label or crm_id or "", email.lower() if email else None)
+    if missing:
+        insert_many(connection, "users", ["crm_id", "name", "email", "role"], [(*v, "rep") for v in missing.values()])
+        created.owners.extend(v[1] for v in missing.values())
+        keys = load_user_keys(connection)
+    key_series = _keys(crm_ids, labels, user_key)
+    by_label = _keys(pd.Series(None, index=frame.index, dtype=object), labels, user_key)
+    owner_ids = key_series.map(keys)
+    return owner_ids.fillna(by_label.map(keys))
+
+
+def account_key(crm_id: object, name: object) -> str | None:
+    if isinstance(crm_id, str) and crm_id:
+        return "id:" + crm_id
+    if isinstance(name, str) and name:
+        return "name:" + name.casefold()
+    return None
+
+
+def load_account_keys(connection: Connection) -> dict[str, int]:
+    keys: dict[str, int] = {}
+    for account_id, crm_id, name in connection.execute(text("SELECT id, crm_id, name FROM accounts ORDER BY id")):
+        if crm_id:
+            keys.setdefault("id:" + crm_id, account_id)
+        if name:
+            keys.setdefault("name:" + name.casefold(), account_id)
+    return keys
+
+
+def resolve_accounts(
+    connection: Connection, frame: pd.DataFrame, owner_ids: pd.Series | None, created: Created
+) -> pd.Series:
+    """account_id per row; new accounts take the owner of the first deal that names them."""
+    crm_ids = frame["account_crm_id"] if "account_crm_id" in frame else pd.Series(None, index=frame.index, dtype=object)
+    names = frame["account"] if "account" in frame else pd.Series(None, index=frame.index, dtype=object)
+    owners = owner_ids if owner_ids is not None else pd.Series(None, index=frame.index, dtype=object)
+    refs = pd.DataFrame({"crm_id": crm_ids, "name": names, "owner_id": owners}).drop_duplicates(["crm_id", "name"])
+    keys = load_account_keys(connection)
+    missing: dict[str, tuple[str | None, str, int | None]] = {}
+    for crm_id, name, owner_id in refs.itertuples(index=False):
+        crm_id = crm_id if isinstance(crm_id, str) else None
+        name = name if isinstance(name, str) else None
+        key = account_key(crm_id, name)
+        if key is None or key in keys or key in missing:
+            continue
+        owner = int(owner_id) if pd.notna(owner_id) else None
+        missing[key] = (crm_id, name or crm_id or "", owner)
+    if missing:
+        insert_many(
+            connection,
+            "accounts",
+            ["crm_id", "name", "owner_id", "is_target_account"],
+            [(*v, False) for v in missing.values()],
+        )
+        created.accounts.extend(v[1] for v in missing.values())
+        keys = load_account_keys(connection)
+    key_series = _keys(crm_ids, names, account_key)
+    by_name = _keys(pd.Series(None, index=frame.index, dtype=object), names, account_key)
+    return key_series.map(keys).fillna(by_name.map(keys))
+
+
+def _keys(crm_ids: pd.Series, labels: pd.Series, make) -> pd.Series:  # type: ignore[no-untyped-def]
+    """Vectorised `make(crm_id, label)` for a million rows: the same rules as the scalar function."""
+    crm = crm_ids.astype("string")
+    lab = labels.astype("string")
+    by_id = "id:" + crm
+    if make is user_key:
+        folded = lab.str.casefold()
+        by_label = ("email:" + folded).where(lab.str.contains("@", regex=False).fillna(False), "name:" + folded)
+    else:
+        by_label = "name:" + lab.str.casefold()
+    return by_id.fillna(by_label).astype(object)

@@ -1,0 +1,101 @@
+"""Turning typed pandas columns into DB-API parameters, in bulk, in the same textual form
+SQLAlchemy uses on SQLite (`2026-03-31 14:05:00.000000`, `2026-03-31`), so rows written here and
+rows written by the ORM compare and sort alike. PostgreSQL casts the same text to timestamp/date.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection
+
+DATETIME_COLUMNS = frozenset({"created_at", "last_activity_at", "stage_entered_at", "removed_at", "changed_at"})
+DATE_COLUMNS = frozenset({"close_date", "start_date", "end_date", "date", "period_start", "period_end"})
+
+
+def datetime_text(series: pd.Series) -> pd.Series:
+    """datetime64 → `YYYY-MM-DD HH:MM:SS.ffffff` text, None where missing."""
+    values = pd.to_datetime(series).to_numpy(dtype="datetime64[us]")
+    text = pd.Series(np.datetime_as_string(values, unit="us"), index=series.index, dtype=object)
+    text = text.str.replace("T", " ", regex=False)
+    return text.where(~pd.isna(values), None)
+
+
+def date_text(series: pd.Series) -> pd.Series:
+    values = pd.to_datetime(series).to_numpy(dtype="datetime64[D]")
+    text = pd.Series(np.datetime_as_string(values, unit="D"), index=series.index, dtype=object)
+    return text.where(~pd.isna(values), None)
+
+
+def stored_text(series: pd.Series, column: str) -> pd.Series:
+    """Stored datetimes/dates as the canonical text: SQLite already returns it; PostgreSQL
+    returns datetime objects, which are formatted here."""
+    sample = series.dropna()
+    if sample.empty or isinstance(sample.iloc[0], str):
+        return series.astype(object).where(series.notna(), None)
+    converted = pd.to_datetime(series)
+    return date_text(converted) if column in DATE_COLUMNS else datetime_text(converted)
+
+
+def python_values(series: pd.Series, column: str) -> list[Any]:
+    """One column as a list of plain Python values with None for missing."""
+    if column in DATETIME_COLUMNS and pd.api.types.is_datetime64_any_dtype(series):
+        return datetime_text(series).tolist()
+    if column in DATE_COLUMNS and pd.api.types.is_datetime64_any_dtype(series):
+        return date_text(series).tolist()
+    values = series.astype(object)
+    return values.where(series.notna(), None).tolist()
+
+
+def rows(frame: pd.DataFrame, columns: Sequence[str]) -> list[tuple[Any, ...]]:
+    return list(zip(*(python_values(frame[c], c) for c in columns), strict=True))
+
+
+def placeholders(connection: Connection, count: int) -> str:
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    return ", ".join([mark] * count)
+
+
+def mark(connection: Connection) -> str:
+    return "?" if connection.dialect.paramstyle == "qmark" else "%s"
+
+
+def insert_many(
+    connection: Connection,
+    table: str,
+    columns: Sequence[str],
+    values: list[tuple[Any, ...]],
+    chunk: int = 50_000,
+    on_chunk: Any = None,
+) -> None:
+    """Plain `executemany` in chunks (the chunks drive the progress bar)."""
+    if not values:
+        return
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders(connection, len(columns))})"
+    for start in range(0, len(values), chunk):
+        connection.exec_driver_sql(sql, values[start : start + chunk])
+        if on_chunk:
+            on_chunk(min(chunk, len(values) - start))
+
+
+def update_many(
+    connection: Connection,
+    table: str,
+    columns: Sequence[str],
+    values: Iterable[tuple[Any, ...]],
+    chunk: int = 50_000,
+    on_chunk: Any = None,
+) -> None:
+    """`UPDATE table SET c1=?, ... WHERE id=?`; each tuple ends with the id."""
+    values = list(values)
+    if not values:
+        return
+    m = mark(connection)
+    sql = f"UPDATE {table} SET {', '.join(f'{c} = {m}' for c in columns)} WHERE id = {m}"
+    for start in range(0, len(values), chunk):
+        connection.exec_driver_sql(sql, values[start : start + chunk])
+        if on_chunk:
+            on_chunk(min(chunk, len(values) - start))
