@@ -23,9 +23,8 @@ def build_app(services: Services, *, socket_mode: bool = False) -> tuple[AsyncAp
     if missing:
         raise MissingCredentials(f"set {' and '.join(missing)} (see docs/slack-app.md)")
     app = AsyncApp(
-        token=settings.slack_bot_token,
         signing_secret=settings.slack_signing_secret or "socket-mode-has-no-signing-secret",
-        client=services.slack,
+        client=services.slack,  # carries SLACK_BOT_TOKEN, SLACK_API_URL and the retry handlers
         # Bolt acks as soon as a listener calls ack(); the answer continues in the background.
         process_before_response=False,
     )

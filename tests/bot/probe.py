@@ -41,7 +41,8 @@ def run(args: str, ctx: CommandContext) -> Message:
     if ctx.scope.owner_ids is not None:
         query = query.where(Deal.owner_id.in_(ctx.scope.owner_ids))
     rows = ctx.session.execute(query).all()
-    lines = [f"{escape_mrkdwn(name)}: {amount if ctx.scope.show_amounts else 'hidden'}" for name, amount in rows]
+    shown = [(name, f"{amount:,.0f}" if ctx.scope.show_amounts else "hidden") for name, amount in rows]
+    lines = [f"{escape_mrkdwn(name)}: {amount}" for name, amount in shown]
     blocks = [header_block(f"Deals for {ctx.scope.label}"), *section_blocks("\n".join(lines) or "no deals")]
     return Message(text=f"{len(rows)} deals for {escape_mrkdwn(ctx.scope.label)}", blocks=blocks)
 
