@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from commands.registry import ParseContext, Subject, UsageError
 from metrics.periods import Period, PeriodError, looks_like_period, parse_period
 from storage.models import Account, Team, User
+from storage.queries import find_team
 
 MENTION = re.compile(r"^<@([A-Za-z0-9]+)(?:\|([^>]*))?>$")
 SPECIAL = re.compile(r"^<[#!][^>]*>$")  # channel links and <!here>-style specials: never a person
@@ -50,10 +51,12 @@ def normalize(text: str | None) -> str:
 
 
 def take_share(text: str) -> tuple[str, bool]:
-    """Remove the `share` keyword (anywhere, any case): post to the channel instead of ephemerally."""
+    """Remove a trailing `share` (post to the channel instead of ephemerally). Only the last word
+    counts, as in the dispatcher, so a search for "market share deal" keeps its words."""
     words = normalize(text).split(" ")
-    kept = [w for w in words if w.casefold() != "share"]
-    return " ".join(kept).strip(), len(kept) != len(words)
+    if words and words[-1].casefold() == "share":
+        return " ".join(words[:-1]), True
+    return " ".join(words), False
 
 
 def take_period(text: str, ctx: ParseContext) -> tuple[str, Period]:
@@ -117,12 +120,12 @@ def parse_who(
     if mention:
         return user_subject(resolve_mention(mention.group(1), mention.group(2), ctx.session), ctx)
     name = unescape_slack(text.removeprefix("@")).strip()
-    people = find_people(ctx.session, name)
-    if not people and allow_team:
+    people = find_people(ctx.session, name, partial=False)
+    if not people and allow_team and not text.startswith("@"):
         team = find_team(ctx.session, name)
         if team is not None:
             return Subject("team", team.id, team.name)
-    return user_subject(one_person(name, people), ctx)
+    return user_subject(one_person(name, people or find_people(ctx.session, name)), ctx)
 
 
 def user_subject(user: User, ctx: ParseContext) -> Subject:
@@ -141,9 +144,9 @@ def resolve_mention(slack_user_id: str, shown_name: str | None, session: Session
     raise UsageError(f"I don't know who <@{slack_user_id}> is in the CRM yet; try their name instead, e.g. `@dana`")
 
 
-def find_people(session: Session, name: str) -> list[User]:
+def find_people(session: Session, name: str, *, partial: bool = True) -> list[User]:
     """Users matching a name, best kind of match first: full name or email local part, then first
-    name, then any part of the name. The first kind that matches anyone wins."""
+    name, then (with `partial`) any part of the name. The first kind that matches anyone wins."""
     folded = name.casefold()
     if not folded:
         return []
@@ -154,7 +157,7 @@ def find_people(session: Session, name: str) -> list[User]:
         lowered_name.like(f"{like} %", escape="\\"),
         lowered_name.like(f"%{like}%", escape="\\"),
     )
-    for condition in tiers:
+    for condition in tiers if partial else tiers[:2]:
         found = list(session.scalars(select(User).where(condition).order_by(User.name).limit(20)))
         if found:
             return found
@@ -180,10 +183,6 @@ def team_subject(name: str, ctx: ParseContext) -> Subject:
         hint = f"; teams are: {known}" if known else ""
         raise UsageError(f"there is no team called “{name}”{hint}")
     return Subject("team", team.id, team.name)
-
-
-def find_team(session: Session, name: str) -> Team | None:
-    return session.scalars(select(Team).where(func.lower(Team.name) == name.casefold()).limit(1)).first()
 
 
 # --- segments and accounts ----------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """What every command's answer shares: one template environment, the "data as of …" footer with
-its staleness warning, the reporting currency and zone, and `/<command> help`.
+its staleness warning, the reporting currency and zone.
 
 Commands call `answer(ctx, "pipeline.j2", fallback=..., **values)`; every template ends with
-`{% include "_footer.j2" %}`, which reads the values added here.
+`{% include "_footer.j2" %}`, which reads the values added here. (`/<command> help` is answered by
+the dispatcher from the registry.)
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from jinja2 import Environment
 
-from commands.registry import Command, CommandContext
+from commands.registry import CommandContext
 from commands.rendering import Message, make_environment, render
 from storage.freshness import data_freshness
 
@@ -38,14 +39,3 @@ def answer(ctx: CommandContext, template: str, *, fallback: str, **values: Any) 
         "list_limit": LIST_LIMIT,
     }
     return render(environment(), template, fallback=fallback, **{**common, **values})
-
-
-def help_message(command: Command[Any]) -> Message:
-    """`/<command> help`: what it answers, its grammar and examples."""
-    return render(
-        environment(),
-        "help_command.j2",
-        fallback=f"{command.usage()}: {command.description}",
-        command=command,
-        examples=[f"{command.slash} {example}".strip() for example in command.examples],
-    )

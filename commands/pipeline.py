@@ -1,0 +1,83 @@
+"""`/pipeline [@user|team NAME|all] [PERIOD]`: the open pipeline of a person, a team or everyone:
+total and weighted, by stage and forecast category, what closes in the period, what is stalled or
+past due, and coverage of the target still to win.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from commands import reply
+from commands.arguments import parse_who, split_words
+from commands.registry import Command, CommandContext, ParseContext, Subject, register
+from commands.rendering import Message
+from commands.targets import target_in_scope
+from metrics.periods import Period
+from metrics.pipeline import pipeline_summary
+from metrics.revenue import attainment
+from storage.queries import load_pipeline_deals
+
+
+@dataclass(frozen=True)
+class PipelineArgs:
+    period: Period
+
+
+def parse(text: str, ctx: ParseContext) -> tuple[PipelineArgs, Subject]:
+    words = split_words(text, ctx)
+    return PipelineArgs(period=words.period), parse_who(words.rest, ctx)
+
+
+def run(args: PipelineArgs, ctx: CommandContext) -> Message:
+    period = args.period
+    deals = load_pipeline_deals(ctx.session, ctx.scope, period)
+    summary = pipeline_summary(deals, period=period, config=ctx.config, today=ctx.today)
+    target = target_in_scope(ctx.session, ctx.scope, period)
+    progress = attainment(deals, period=period, target=target, config=ctx.config, today=ctx.today)
+    return reply.answer(
+        ctx,
+        "pipeline.j2",
+        fallback=f"Pipeline for {ctx.scope.label}, {period.label}",
+        period=period,
+        summary=summary,
+        by_stage=summary.by_stage.to_dict("records"),
+        by_category=summary.by_forecast_category.to_dict("records"),
+        stalled=deal_rows(summary.stalled),
+        past_due=deal_rows(summary.past_due),
+        progress=progress,
+        coverage_goal=ctx.config.pipeline.coverage_goal,
+    )
+
+
+def deal_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows for a template list; NaN/NaT become None so templates can test them plainly."""
+    if frame.empty:
+        return []
+    return [{k: (None if _missing(v) else v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def _missing(value: Any) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+COMMAND = register(
+    Command(
+        name="pipeline",
+        description="Open pipeline: total, weighted, by stage and category, closing, stalled, coverage",
+        usage_hint="[@user|team NAME|all] [PERIOD]",
+        examples=("", "team emea", "@dana next quarter", "all this month"),
+        parse=parse,
+        run=run,
+        help_text=(
+            "Without a name it is your own pipeline (a manager's is the team's). PERIOD is this quarter by "
+            "default; also next quarter, this month, Q3, 2026-Q3, FY2026 or ytd. Coverage is the open "
+            "pipeline closing in the period divided by the target still to win."
+        ),
+    )
+)
