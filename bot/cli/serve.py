@@ -1,9 +1,45 @@
-"""`revbot serve`: not built yet."""
+"""`revbot serve [--socket]`: the bot. HTTP on `/slack/events` (PORT, default 3000), or Socket Mode."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 import typer
+
+from bot.app import MissingCredentials, build_app
+from bot.cli.runtime import console, fail, friendly_errors, load_runtime
+from bot.http import EVENTS_PATH, make_web_app, serve_forever
+from bot.services import Services
+from bot.socket_mode import serve_socket_mode
+from storage.migrate import is_up_to_date
 
 
 def register(app: typer.Typer) -> None:
-    """Adds no verb until this part is built."""
+    @app.command("serve")
+    @friendly_errors
+    def serve(
+        socket: bool = typer.Option(False, "--socket", help="Use Socket Mode (SLACK_APP_TOKEN) instead of HTTP."),
+        host: str = typer.Option("0.0.0.0", "--host", help="Interface to listen on in HTTP mode."),
+        port: int = typer.Option(None, "--port", help="Port in HTTP mode (default: $PORT, else 3000)."),
+    ) -> None:
+        """Run the Slack bot."""
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        runtime = load_runtime()
+        if not is_up_to_date(runtime.engine):
+            raise fail(f"the database at {runtime.database_url} is not set up: run `revbot db upgrade` first")
+        services = Services.build(settings=runtime.settings, config=runtime.config, engine=runtime.engine)
+        try:
+            bolt_app, state = build_app(services, socket_mode=socket)
+        except MissingCredentials as exc:
+            raise fail(str(exc)) from None
+        try:
+            if socket:
+                console.print("revbot: connecting to Slack in Socket Mode")
+                asyncio.run(serve_socket_mode(bolt_app, state, runtime.settings.slack_app_token or ""))
+            else:
+                bound = port or runtime.settings.port
+                console.print(f"revbot: listening on http://{host}:{bound}{EVENTS_PATH}")
+                asyncio.run(serve_forever(make_web_app(bolt_app, state), host, bound))
+        except KeyboardInterrupt:
+            console.print("revbot: stopped")
