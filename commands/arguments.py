@@ -27,6 +27,7 @@ MENTION = re.compile(r"^<@([A-Za-z0-9]+)(?:\|([^>]*))?>$")
 SPECIAL = re.compile(r"^<[#!][^>]*>$")  # channel links and <!here>-style specials: never a person
 EVERYONE_WORDS = frozenset({"all", "everyone", "org", "company"})
 SELF_WORDS = frozenset({"me", "mine", "my", "myself"})
+PERIOD_SHAPED = re.compile(r"^(?:fy\S*|q\d+|\d{4}-\S+)$", re.IGNORECASE)  # meant as a period, even if wrong
 MAX_PERIOD_WORDS = 3  # "this fiscal quarter" is the longest phrase worth trying
 MAX_LISTED_MATCHES = 5
 
@@ -69,6 +70,8 @@ def take_period(text: str, ctx: ParseContext) -> tuple[str, Period]:
         tail = " ".join(words[-size:])
         if looks_like_period(tail):
             return " ".join(words[:-size]), period_from(tail, ctx)
+    if words and PERIOD_SHAPED.match(words[-1]):
+        period_from(words[-1], ctx)  # "Q5", "FY20x": say what is wrong with the period itself
     return " ".join(words), period_from("", ctx)
 
 
