@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from commands import deal, pipeline, revbot, target  # noqa: F401
+from commands import deal, forecast, pipeline, revbot, target  # noqa: F401

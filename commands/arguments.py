@@ -116,6 +116,8 @@ def parse_who(
     if SPECIAL.match(text):
         raise UsageError(f"`{text}` is not a person or a team")
     if not allow_user:
+        if text.startswith("@") or MENTION.match(text):
+            raise UsageError("this command takes a team, like `team emea`, not a person")
         if allow_team:
             return team_subject(text, ctx)
         raise UsageError(f"unexpected `{unescape_slack(text)}`")
