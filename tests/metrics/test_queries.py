@@ -1,0 +1,211 @@
+"""The query layer against a real database (SQLite, or PostgreSQL with REVBOT_TEST_DATABASE_URL)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+from sqlalchemy import Engine
+
+from metrics.periods import parse_period
+from metrics.pipeline import by_stage_from_aggregate, pipeline_by_stage
+from metrics.revenue import forecast, forecast_from_aggregate
+from storage import queries
+from storage.config import RevbotConfig
+from storage.database import transaction
+from storage.models import Account, CustomerHealth, Deal, DealHistory, Subscription, Target, Team, User
+from storage.scope import Scope
+
+TODAY = date(2026, 8, 15)
+Q3 = parse_period("2026-Q3", today=TODAY)
+ANA, BO, CY, DANA = 1, 2, 3, 4  # Ana and Bo sell in EMEA (Dana manages them); Cy sells in the US
+
+
+def _deal(id: int, owner: int, amount: float, stage: str, **fields) -> Deal:  # noqa: A002
+    won = stage == "Closed Won"
+    defaults = dict(
+        name=f"Deal {id}",
+        currency="USD",
+        close_date=date(2026, 9, 1),
+        created_at=datetime(2026, 2, 1),
+        is_closed=won or stage == "Closed Lost",
+        is_won=won,
+    )
+    return Deal(id=id, owner_id=owner, amount=amount, stage=stage, **{**defaults, **fields})
+
+
+@pytest.fixture
+def org(engine: Engine) -> Engine:
+    with transaction(engine) as session:
+        session.add_all([Team(id=1, name="EMEA Enterprise"), Team(id=2, name="US Mid-Market")])
+        session.flush()
+        session.add(User(id=DANA, name="Dana Manager", email="dana@example.com", team_id=1, role="manager"))
+        session.flush()
+        session.add_all(
+            [
+                User(id=ANA, name="Ana Rep", email="ana@example.com", team_id=1, manager_id=DANA),
+                User(id=BO, name="Bo Rep", email="bo@example.com", team_id=1, manager_id=DANA, slack_user_id="U0BO"),
+                User(id=CY, name="Cy Rep", email="cy@example.com", team_id=2),
+            ]
+        )
+        session.flush()
+        session.add_all(
+            [
+                Account(id=1, name="Acme GmbH", owner_id=ANA, segment="Enterprise", is_target_account=True),
+                Account(id=2, name="Globex", owner_id=CY, segment="Mid-Market"),
+            ]
+        )
+        session.flush()
+        session.add_all(
+            [
+                _deal(1, ANA, 10_000, "Proposal", account_id=1, crm_id="006A", name="Acme platform"),
+                _deal(2, ANA, 2_000, "Negotiation", currency="EUR"),
+                _deal(3, ANA, 7_000, "Closed Won", close_date=date(2026, 7, 20)),
+                _deal(4, BO, 5_000, "Prospecting", name="100%_discount <!here>"),
+                _deal(5, CY, 9_000, "Proposal", account_id=2, name="Globex expansion"),
+                _deal(6, CY, 4_000, "Closed Won", close_date=date(2026, 8, 1)),
+                _deal(7, ANA, 99_000, "Proposal", removed_at=datetime(2026, 8, 1)),  # deleted in the CRM
+                _deal(8, ANA, 1_000, "Closed Lost", close_date=date(2026, 3, 1)),  # closed last year-ish
+            ]
+        )
+        session.flush()
+        session.add_all(
+            [
+                DealHistory(
+                    deal_id=1,
+                    field="stage",
+                    old_value="Qualification",
+                    new_value="Proposal",
+                    changed_at=datetime(2026, 8, 3),
+                ),
+                DealHistory(
+                    deal_id=5, field="amount", old_value="8000", new_value="9000", changed_at=datetime(2026, 8, 4)
+                ),
+                DealHistory(
+                    deal_id=7,
+                    field="stage",
+                    old_value="Prospecting",
+                    new_value="Proposal",
+                    changed_at=datetime(2026, 8, 5),
+                ),
+                Target(user_id=ANA, period_start=date(2026, 7, 1), period_end=date(2026, 9, 30), amount=50_000),
+                Target(team_id=1, period_start=date(2026, 7, 1), period_end=date(2026, 9, 30), amount=80_000),
+                Target(user_id=CY, period_start=date(2026, 4, 1), period_end=date(2026, 6, 30), amount=1),
+                Subscription(
+                    account_id=1, product="Platform", mrr=1_000, start_date=date(2025, 1, 1), end_date=date(2026, 10, 1)
+                ),
+                Subscription(
+                    account_id=2, product="Platform", mrr=500, start_date=date(2025, 1, 1), end_date=date(2026, 12, 1)
+                ),
+                CustomerHealth(account_id=1, date=date(2026, 8, 1), health_score=55, usage=40, open_tickets=2, nps=-10),
+            ]
+        )
+    return engine
+
+
+def test_a_reps_loader_never_returns_another_owners_deals(org: Engine) -> None:
+    with transaction(org) as session:
+        ana = queries.load_deals(session, Scope.of_owners("Ana", {ANA}))
+        assert sorted(ana["id"]) == [1, 2, 3, 8]  # not 7: removed in the CRM
+        assert set(ana["owner_id"]) == {ANA}
+        assert queries.load_deals(session, Scope.of_owners("nobody", set())).empty
+        everyone = queries.load_deals(session, Scope.everyone(), open_only=True)
+        assert sorted(everyone["id"]) == [1, 2, 4, 5]
+
+
+def test_frame_columns_and_dtypes_are_stable(org: Engine) -> None:
+    with transaction(org) as session:
+        deals = queries.load_deals(session, Scope.everyone(), deal_ids=[1])
+    assert list(deals.columns) == list(queries.DEAL_COLUMNS)
+    row = deals.iloc[0]
+    assert (row["account_name"], row["owner_name"], row["amount"]) == ("Acme GmbH", "Ana Rep", 10_000.0)
+    assert str(deals["close_date"].dtype).startswith("datetime64")
+    assert deals["is_closed"].dtype == bool
+    assert row["close_date"] == datetime(2026, 9, 1)
+
+
+def test_filters_combine(org: Engine) -> None:
+    with transaction(org) as session:
+        everyone = Scope.everyone()
+        assert sorted(queries.load_deals(session, everyone, closed_between=Q3)["id"]) == [3, 6]
+        assert sorted(queries.load_deals(session, everyone, close_date_between=Q3, open_only=True)["id"]) == [
+            1,
+            2,
+            4,
+            5,
+        ]
+        assert queries.load_deals(session, everyone, created_between=Q3).empty
+        # open deals + closed in Q3 (deal 8 closed in March is left out)
+        assert sorted(queries.load_pipeline_deals(session, everyone, Q3)["id"]) == [1, 2, 3, 4, 5, 6]
+
+
+def test_team_scope_and_reports(org: Engine) -> None:
+    with transaction(org) as session:
+        team = queries.find_team(session, "emea")
+        assert team is not None and team.id == 1
+        assert queries.team_member_ids(session, team.id) == {ANA, BO, DANA}
+        assert queries.reports_of(session, DANA) == {ANA, BO}
+        deals = queries.load_deals(
+            session, Scope.of_owners("EMEA", queries.team_member_ids(session, 1)), open_only=True
+        )
+        assert sorted(deals["id"]) == [1, 2, 4]
+
+
+def test_find_deals_by_crm_id_id_and_name(org: Engine) -> None:
+    with transaction(org) as session:
+        everyone = Scope.everyone()
+        assert queries.find_deals(session, everyone, "006a")["id"].tolist() == [1]
+        assert queries.find_deals(session, everyone, "5")["id"].tolist() == [5]
+        assert queries.find_deals(session, everyone, "ACME")["id"].tolist() == [1]  # deal name or account name
+        assert queries.find_deals(session, everyone, "globex")["id"].tolist() == [5]
+        assert queries.find_deals(session, everyone, "100%")["id"].tolist() == [4]  # % is literal
+        assert queries.find_deals(session, everyone, "0%_")["id"].tolist() == [4]
+        # a rep cannot find another rep's deal, even by id
+        assert queries.find_deals(session, Scope.of_owners("Cy", {CY}), "acme").empty
+        assert queries.find_deals(session, Scope.of_owners("Cy", {CY}), "1").empty
+
+
+def test_find_users_and_accounts(org: Engine) -> None:
+    with transaction(org) as session:
+        assert [u.id for u in queries.find_users(session, "ANA@example.com")] == [ANA]
+        assert [u.id for u in queries.find_users(session, "@U0BO")] == [BO]
+        assert [u.id for u in queries.find_users(session, "rep")] == [ANA, BO, CY]
+        assert queries.find_account(session, None, "acme").id == 1
+        assert queries.find_account(session, Scope.of_owners("Cy", {CY}), "acme") is None
+
+
+def test_history_is_scoped_and_skips_removed_deals(org: Engine) -> None:
+    with transaction(org) as session:
+        history = queries.load_history(session, Scope.everyone(), since=date(2026, 8, 1))
+        assert sorted(history["deal_id"]) == [1, 5]
+        assert queries.load_history(session, Scope.of_owners("Cy", {CY}))["deal_id"].tolist() == [5]
+        assert queries.load_history(session, Scope.everyone(), until=datetime(2026, 8, 3, 12))["deal_id"].tolist() == [
+            1
+        ]
+
+
+def test_targets_subscriptions_and_health(org: Engine) -> None:
+    with transaction(org) as session:
+        targets = queries.load_targets(session, period=Q3, user_ids=[ANA])
+        assert targets["amount"].tolist() == [50_000.0]
+        assert sorted(queries.load_targets(session, period=Q3)["amount"]) == [50_000.0, 80_000.0]
+        subs = queries.load_subscriptions(session, Scope.of_owners("Ana", {ANA}))
+        assert subs["account_name"].tolist() == ["Acme GmbH"]
+        health = queries.load_health(session, account_ids=[1])
+        assert health[["health_score", "open_tickets", "nps"]].iloc[0].tolist() == [55.0, 2, -10]
+
+
+def test_sql_aggregates_match_the_dataframe_metrics(org: Engine, config: RevbotConfig) -> None:
+    with transaction(org) as session:
+        everyone = Scope.everyone()
+        deals = queries.load_deals(session, everyone)
+        from_sql = by_stage_from_aggregate(queries.pipeline_by_stage_sql(session, everyone), config)
+        assert from_sql.to_dict("records") == pipeline_by_stage(deals, config).to_dict("records")
+        # Prospecting 5,000; Proposal 10,000 + 9,000; Negotiation EUR 2,000 = 2,160
+        assert from_sql["amount"].tolist() == [5_000.0, 19_000.0, 2_160.0]
+        aggregate = forecast_from_aggregate(queries.forecast_sql(session, everyone, Q3), Q3, config=config)
+        assert aggregate == forecast(deals, Q3, config=config)
+        won = queries.closed_won_sql(session, Scope.of_owners("Ana", {ANA}), Q3)
+        assert won[["currency", "count", "amount"]].values.tolist() == [["USD", 1, 7_000.0]]
+        by_owner = queries.deals_by_owner_sql(session, everyone, won_only=True, close_date_between=Q3)
+        assert by_owner[["owner_id", "amount"]].values.tolist() == [[ANA, 7_000.0], [CY, 4_000.0]]
