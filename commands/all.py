@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from commands import deal, forecast, pipeline, revbot, target  # noqa: F401
+from commands import account, deal, forecast, funnel, pipeline, renewals, retention, revbot, target  # noqa: F401
