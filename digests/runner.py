@@ -165,7 +165,8 @@ async def run_digest(engine: Engine, client: AsyncWebClient, config: RevbotConfi
             continue
         try:
             with session_maker() as session:
-                prepared = build_message(session, config, env, name, recipient, today=today, as_of=freshness.as_of)
+                prepared = build_message(session, config, env, name, recipient, today=today, as_of=freshness.as_of,
+                                         with_charts=config.digests.charts)
         except Exception as exc:  # noqa: BLE001 - recorded on the claim and retried, never lost
             log.exception("building %s for %s failed", name, recipient.label)
             claims.mark_failed(engine, claim, f"could not build the digest: {exc}")

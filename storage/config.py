@@ -95,6 +95,7 @@ class DigestsConfig(_Strict):
     grace_hours: float = Field(default=6, ge=0)
     admin_channel: str | None = None
     template_dir: str | None = Field(default=None, description="folder of Jinja2 overrides")
+    charts: bool = Field(default=True, description="upload PNG charts with the weekly digests")
 
     @field_validator("rep_daily_opt_in", mode="before")
     @classmethod

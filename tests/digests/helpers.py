@@ -14,8 +14,9 @@ LEADERSHIP = "C0LEAD"
 ADMIN = "C0ADMIN"
 
 
-def digest_config(**overrides: object) -> RevbotConfig:
-    digests = DigestsConfig(monday=DigestSchedule(cron="0 8 * * mon", channel=LEADERSHIP), admin_channel=ADMIN)
+def digest_config(*, charts: bool = True, **overrides: object) -> RevbotConfig:
+    digests = DigestsConfig(monday=DigestSchedule(cron="0 8 * * mon", channel=LEADERSHIP), admin_channel=ADMIN,
+                            charts=charts)
     return RevbotConfig(digests=digests, **overrides)
 
 
