@@ -8,12 +8,13 @@ datetime64) named after `deals` columns, plus `account`/`account_crm_id`/`owner`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from storage.sync.catalog import FORECAST_ALIASES, StageInfo
-from storage.sync.parsing import blank_mask, parse_amounts, parse_datetimes, parse_percent
+from storage.sync.parsing import clean_text, parse_amounts, parse_datetimes, parse_percent
 from storage.sync.problems import Problem, RejectedInput
 
 TEXT_FIELDS = ("crm_id", "name", "account", "account_crm_id", "owner", "owner_crm_id", "source")
@@ -30,6 +31,8 @@ DEAL_TYPES = {
     "existingbusiness": "expansion",
     "renewal": "renewal",
 }
+
+SALESFORCE_TYPES = {"New Business": "new", "Existing Business": "expansion", "Renewal": "renewal"}
 
 
 @dataclass(frozen=True)
@@ -63,8 +66,7 @@ def prepare_deals(
 
     for field in TEXT_FIELDS:
         if field in columns:
-            text = raw[columns[field]].astype("string").str.strip()
-            out[field] = text.mask(text == "")
+            out[field] = clean_text(raw[columns[field]])
     for field in ("crm_id", "name"):
         bad(field, out[field].isna(), "is blank; every deal needs one")
 
@@ -102,8 +104,7 @@ def prepare_deals(
             bad(field, bad_values, f"is not {expected} (use --date-format for other layouts)")
             out[field] = values.dt.normalize() if field == "close_date" else values
     if "type" in columns:
-        folded = raw[columns["type"]].astype("string").str.strip().str.casefold()
-        out["type"] = folded.map(DEAL_TYPES).astype(object).where(lambda s: s.notna(), None)
+        out["type"] = lookup(clean_text(raw[columns["type"]]), DEAL_TYPES, SALESFORCE_TYPES)
     if crm_url_template:
         prefix, _, suffix = crm_url_template.partition("{id}")
         out["crm_url"] = prefix + out["crm_id"].fillna("") + suffix
@@ -118,34 +119,47 @@ def prepare_deals(
     return DealFrame(frame=out, present=present)
 
 
+def lookup(text: pd.Series, table: dict[str, Any], spellings: dict[str, Any] | None = None) -> pd.Series:
+    """Map text through a table keyed by case-folded strings. Exact spellings (the keys, plus
+    `spellings`) are looked up for the whole column at once; only the misses pay for case folding."""
+    exact = {**table, **(spellings or {})}
+    result = text.map(exact).astype(object)
+    misses = text.notna() & result.isna()
+    if misses.any():
+        result[misses] = text[misses].str.casefold().map(table).astype(object)
+    return result.where(result.notna(), None)
+
+
 def _prepare_stage(raw, columns, catalog, out, bad, notes) -> None:  # type: ignore[no-untyped-def]
-    text = raw[columns["stage"]].astype("string").str.strip()
-    folded = text.str.casefold()
-    names = {key: info.name for key, info in catalog.items()}
-    stage = folded.map(names)
-    blank = blank_mask(text)
+    text = clean_text(raw[columns["stage"]])
+    blank = text.isna()
     bad("stage", blank, "is blank; every deal needs a stage")
-    unknown = stage.isna() & ~blank
+    info = lookup(text, dict(catalog), {stage.name: stage for stage in catalog.values()})
+    unknown = info.isna() & ~blank
     if unknown.any():
         unknown_names = sorted(text[unknown].unique())
-        configured = ", ".join(info.name for info in catalog.values())
+        configured = ", ".join(stage.name for stage in catalog.values())
         shown = ", ".join(repr(n) for n in unknown_names[:20])
         notes.append(f"  stages not in the configured stage list: {shown} (configured: {configured})")
         bad("stage", unknown, "is not a configured stage (add it under [[stages]] in revbot.toml)")
-    out["stage"] = stage
-    out["stage_probability"] = folded.map({k: v.probability for k, v in catalog.items()})
-    out["stage_forecast_category"] = folded.map({k: v.forecast_category for k, v in catalog.items()})
-    out["is_closed"] = folded.map({k: v.is_closed for k, v in catalog.items()}).fillna(False).astype(bool)
-    out["is_won"] = folded.map({k: v.is_won for k, v in catalog.items()}).fillna(False).astype(bool)
+    known = info.dropna()
+    by_name = {stage.name: stage for stage in catalog.values()}
+    out["stage"] = None
+    out.loc[known.index, "stage"] = [stage.name for stage in known]
+    names = out["stage"]
+    out["stage_probability"] = names.map({n: s.probability for n, s in by_name.items()}).astype("float64")
+    out["stage_forecast_category"] = names.map({n: s.forecast_category for n, s in by_name.items()})
+    out["is_closed"] = names.map({n: s.is_closed for n, s in by_name.items()}).fillna(False).astype(bool)
+    out["is_won"] = names.map({n: s.is_won for n, s in by_name.items()}).fillna(False).astype(bool)
 
 
 def _prepare_forecast(raw, columns, out, bad) -> None:  # type: ignore[no-untyped-def]
     if "forecast_category" not in columns:
         out["forecast_category"] = out["stage_forecast_category"]
         return
-    text = raw[columns["forecast_category"]].astype("string").str.strip()
-    blank = blank_mask(text)
-    category = text.str.casefold().map(FORECAST_ALIASES)
+    text = clean_text(raw[columns["forecast_category"]])
+    blank = text.isna()
+    category = lookup(text, FORECAST_ALIASES, {v: v for v in FORECAST_ALIASES.values()})
     bad(
         "forecast_category",
         category.isna() & ~blank,
@@ -158,7 +172,12 @@ def _prepare_currency(raw, columns, out, bad, reporting_currency: str) -> None: 
     if "currency" not in columns:
         out["currency"] = reporting_currency
         return
-    text = raw[columns["currency"]].astype("string").str.strip().str.upper()
-    blank = blank_mask(text)
-    bad("currency", ~blank & ~text.str.fullmatch(r"[A-Z]{3}").fillna(False).astype(bool), "is not a currency code")
-    out["currency"] = text.mask(blank, reporting_currency)
+    text = clean_text(raw[columns["currency"]])
+    blank = text.isna()
+    codes = text.map({code: code for code in text.dropna().unique() if len(code) == 3 and code.isalpha()})
+    misses = ~blank & codes.isna()
+    if misses.any():
+        upper = text[misses].str.upper()
+        codes[misses] = upper.where(upper.str.fullmatch(r"[A-Z]{3}").astype(bool))
+    bad("currency", ~blank & codes.isna(), "is not a currency code")
+    out["currency"] = codes.str.upper().where(~blank, reporting_currency)

@@ -71,10 +71,8 @@ def resolve_owners(connection: Connection, frame: pd.DataFrame, created: Created
         insert_many(connection, "users", ["crm_id", "name", "email", "role"], [(*v, "rep") for v in missing.values()])
         created.owners.extend(v[1] for v in missing.values())
         keys = load_user_keys(connection)
-    key_series = _keys(crm_ids, labels, user_key)
-    by_label = _keys(pd.Series(None, index=frame.index, dtype=object), labels, user_key)
-    owner_ids = key_series.map(keys)
-    return owner_ids.fillna(by_label.map(keys))
+    rows = connection.execute(text("SELECT id, crm_id, name, email FROM users ORDER BY id")).fetchall()
+    return _match(crm_ids, labels, [(r[0], r[1], (r[2], r[3])) for r in rows])
 
 
 def account_key(crm_id: object, name: object) -> str | None:
@@ -122,19 +120,28 @@ def resolve_accounts(
         )
         created.accounts.extend(v[1] for v in missing.values())
         keys = load_account_keys(connection)
-    key_series = _keys(crm_ids, names, account_key)
-    by_name = _keys(pd.Series(None, index=frame.index, dtype=object), names, account_key)
-    return key_series.map(keys).fillna(by_name.map(keys))
+    rows = connection.execute(text("SELECT id, crm_id, name FROM accounts ORDER BY id")).fetchall()
+    return _match(crm_ids, names, [(r[0], r[1], (r[2],)) for r in rows])
 
 
-def _keys(crm_ids: pd.Series, labels: pd.Series, make) -> pd.Series:  # type: ignore[no-untyped-def]
-    """Vectorised `make(crm_id, label)` for a million rows: the same rules as the scalar function."""
-    crm = crm_ids.astype("string")
-    lab = labels.astype("string")
-    by_id = "id:" + crm
-    if make is user_key:
-        folded = lab.str.casefold()
-        by_label = ("email:" + folded).where(lab.str.contains("@", regex=False).fillna(False), "name:" + folded)
-    else:
-        by_label = "name:" + lab.str.casefold()
-    return by_id.fillna(by_label).astype(object)
+def _match(crm_ids: pd.Series, labels: pd.Series, stored: list[tuple[int, str | None, tuple]]) -> pd.Series:
+    """Vectorised lookup with the same rules as the key functions: CRM id, then the label as
+    spelled, then the label case-folded. Whole-column dict lookups; only misses are case-folded."""
+    by_crm: dict[str, int] = {}
+    exact: dict[str, int] = {}
+    folded: dict[str, int] = {}
+    for row_id, crm_id, names in stored:
+        if crm_id:
+            by_crm.setdefault(crm_id, row_id)
+        for name in names:
+            if name:
+                exact.setdefault(name, row_id)
+                folded.setdefault(name.casefold(), row_id)
+    ids = crm_ids.map(by_crm).astype("float64")
+    misses = ids.isna() & labels.notna()
+    if misses.any():
+        ids[misses] = labels[misses].map(exact).astype("float64")
+    misses = ids.isna() & labels.notna()
+    if misses.any():
+        ids[misses] = labels[misses].str.casefold().map(folded).astype("float64")
+    return ids
