@@ -12,7 +12,7 @@ from typing import Any
 
 from jinja2 import Environment
 
-from commands.rendering import Message, escape_mrkdwn, render
+from commands.rendering import Message, Mrkdwn, escape_mrkdwn, render, user_mention
 
 ACK = "revbot_alert_ack"
 SNOOZE_1D = "revbot_alert_snooze_1d"
@@ -48,14 +48,14 @@ class AlertView:
     snoozed_until_label: str | None = None
 
 
-def _status_line(view: AlertView) -> str | None:
+def _status_line(view: AlertView) -> Mrkdwn | None:
+    """Built from a validated Slack id and revbot's own date text, so it is trusted mrkdwn."""
     if view.state == "acknowledged" and view.acknowledged_by:
-        who = f"<@{view.acknowledged_by}>" if view.acknowledged_by.isalnum() else escape_mrkdwn(view.acknowledged_by)
-        return f"Acknowledged by {who}"
+        return Mrkdwn(f"Acknowledged by {user_mention(view.acknowledged_by, view.acknowledged_by)}")
     if view.state == "snoozed" and view.snoozed_until_label:
-        return f"Snoozed until {view.snoozed_until_label}"
+        return Mrkdwn(f"Snoozed until {escape_mrkdwn(view.snoozed_until_label)}")
     if view.state == "resolved":
-        return "Resolved"
+        return Mrkdwn("Resolved")
     return None
 
 
