@@ -50,8 +50,18 @@ def ensure_datetime(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame
     return frame
 
 
+PREPARED = "revbot_prepared_deals"
+
+
 def prepare_deals(deals: pd.DataFrame, config: RevbotConfig) -> pd.DataFrame:
-    """A copy with every deal column present, datetimes as datetime64, flags as bool, and `amount_rc`."""
+    """A copy with every deal column present, datetimes as datetime64, flags as bool, and `amount_rc`.
+
+    The result is marked (in `DataFrame.attrs`, which pandas carries through filtering), so the
+    metrics a command calls one after another on the same frame prepare it only once. Treat it
+    as read-only."""
+    marker = (config.reporting_currency, tuple(sorted(config.fx_rates.items())))  # what amount_rc depends on
+    if deals.attrs.get(PREPARED) == marker and "amount_rc" in deals:
+        return deals
     frame = deals.copy()
     for name, default in DEAL_DEFAULTS.items():
         if name not in frame:
@@ -61,7 +71,9 @@ def prepare_deals(deals: pd.DataFrame, config: RevbotConfig) -> pd.DataFrame:
     frame["amount"] = pd.to_numeric(frame["amount"], errors="coerce").fillna(0.0).astype("float64")
     frame["probability"] = pd.to_numeric(frame["probability"], errors="coerce").astype("float64")
     ensure_datetime(frame, DEAL_DATETIME_COLUMNS)
-    return with_amount_rc(frame, config)
+    frame = with_amount_rc(frame, config)
+    frame.attrs[PREPARED] = marker  # small on purpose: pandas deep-copies attrs on every operation
+    return frame
 
 
 def days_between(later: pd.Timestamp, earlier: pd.Series) -> pd.Series:

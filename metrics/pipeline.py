@@ -58,8 +58,7 @@ class PipelineSummary:
 def stage_probabilities(deals: pd.DataFrame, config: RevbotConfig) -> pd.Series:
     """Percent 0–100 per deal: the configured stage probability, else the deal's own, else 0."""
     configured = {stage.name.casefold(): stage.probability for stage in config.stages}
-    stages = deals["stage"].astype(object).map(lambda s: configured.get(str(s).casefold()) if s is not None else None)
-    probability = pd.to_numeric(stages, errors="coerce").astype("float64")
+    probability = _folded(deals["stage"]).map(configured).astype("float64")
     own = pd.to_numeric(deals["probability"], errors="coerce") if "probability" in deals else np.nan
     return probability.fillna(own).fillna(0.0).clip(0, 100)
 
@@ -68,10 +67,14 @@ def forecast_categories(deals: pd.DataFrame, config: RevbotConfig) -> pd.Series:
     """Each deal's forecast category: the CRM's value, else its stage's configured category;
     won deals are always Closed and lost deals Omitted."""
     by_stage = {stage.name.casefold(): stage.forecast_category for stage in config.stages}
-    from_stage = deals["stage"].astype(object).map(lambda s: by_stage.get(str(s).casefold(), "Pipeline"))
+    from_stage = _folded(deals["stage"]).map(by_stage).fillna("Pipeline").astype(object)
     category = deals["forecast_category"].astype(object).where(deals["forecast_category"].notna(), from_stage)
     category = category.where(~(deals["is_closed"] & deals["is_won"]), "Closed")
     return category.where(~(deals["is_closed"] & ~deals["is_won"]), "Omitted")
+
+
+def _folded(stages: pd.Series) -> pd.Series:
+    return stages.astype("string").str.casefold()
 
 
 def _open(deals: pd.DataFrame) -> pd.DataFrame:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+import numpy as np
 import pandas as pd
 
 from metrics.frames import as_timestamp, ensure_datetime, prepare_deals
@@ -163,9 +164,12 @@ def forecast_from_aggregate(aggregate: pd.DataFrame, period: Period, *, config: 
 
 
 def _cumulative(frame: pd.DataFrame, period: Period, config: RevbotConfig) -> Forecast:
+    cents = to_cents(frame["amount_rc"]).to_numpy() if len(frame) else np.zeros(0, dtype="int64")
+    categories = frame["category"].to_numpy(dtype=object)
+    is_closed = frame["is_closed"].to_numpy(dtype=bool)
+
     def amount(category: str, *, closed: bool) -> int:
-        rows = frame[(frame["category"] == category) & (frame["is_closed"] == closed)]
-        return int(to_cents(rows["amount_rc"]).sum()) if len(rows) else 0
+        return int(cents[(categories == category) & (is_closed == closed)].sum())
 
     closed = amount("Closed", closed=True)
     # An open deal marked "Closed" in the CRM is not won yet: count it with Commit.
@@ -180,3 +184,77 @@ def _cumulative(frame: pd.DataFrame, period: Period, config: RevbotConfig) -> Fo
         best_case=from_cents(best_case),
         pipeline=from_cents(pipeline),
     )
+
+
+ATTAINMENT_TABLE_COLUMNS = [
+    "team_id",
+    "team_name",
+    "closed_won",
+    "target",
+    "attainment",
+    "gap",
+    "run_rate_projection",
+    "open_in_period",
+    "coverage",
+]
+
+
+def attainment_by_team(
+    rollup: pd.DataFrame,
+    users: pd.DataFrame,
+    targets: pd.DataFrame,
+    *,
+    period: Period,
+    config: RevbotConfig,
+    today: date,
+) -> pd.DataFrame:
+    """One row per team: closed-won, target, attainment, gap, run rate, open pipeline closing in
+    the period and coverage, from `storage.queries.deal_rollup_sql` groups, `load_users` and
+    `load_targets`. A team's target is its own team target, else the sum of its members' targets.
+    Deals whose owner has no team are left out."""
+    teams = users.dropna(subset=["team_id"]).drop_duplicates("team_id")[["team_id", "team_name"]]
+    if rollup.empty:
+        frame = pd.DataFrame(columns=["owner_id", "amount_rc", "is_closed", "is_won", "in_period"])
+    else:
+        frame = rollup.copy()
+        frame["amount_rc"] = (frame["amount"].astype("float64") * frame["currency"].map(config.fx_rate)).round(2)
+    team_of = users.set_index("id")["team_id"]
+    frame["team_id"] = frame["owner_id"].map(team_of)
+    frame["cents"] = to_cents(frame["amount_rc"]) if len(frame) else pd.Series(dtype="int64")
+    in_period = frame["in_period"].astype(bool)
+    won = frame[frame["is_closed"].astype(bool) & frame["is_won"].astype(bool) & in_period]
+    open_closing = frame[~frame["is_closed"].astype(bool) & in_period]
+    won_by_team = won.groupby("team_id")["cents"].sum()
+    open_by_team = open_closing.groupby("team_id")["cents"].sum()
+    rows = []
+    for team_id, team_name in teams.itertuples(index=False):
+        members = set(users.loc[users["team_id"] == team_id, "id"])
+        target = target_for_period(_team_targets(targets, team_id, members), period)
+        won_total = from_cents(won_by_team.get(team_id, 0))
+        open_total = from_cents(open_by_team.get(team_id, 0))
+        gap = None if target is None else round(max(target - won_total, 0.0), 2)
+        rows.append(
+            {
+                "team_id": team_id,
+                "team_name": team_name,
+                "closed_won": won_total,
+                "target": target,
+                "attainment": ratio(won_total, target),
+                "gap": gap,
+                "run_rate_projection": run_rate_projection(won_total, period, today),
+                "open_in_period": open_total,
+                "coverage": ratio(open_total, gap),
+            }
+        )
+    return pd.DataFrame(rows, columns=ATTAINMENT_TABLE_COLUMNS).astype(
+        {"attainment": object, "coverage": object, "target": object, "gap": object}
+    )
+
+
+def _team_targets(targets: pd.DataFrame, team_id: int, members: set[int]) -> pd.DataFrame:
+    if targets is None or targets.empty:
+        return pd.DataFrame()
+    own = targets[targets["team_id"] == team_id]
+    if not own.empty:
+        return own
+    return targets[targets["team_id"].isna() & targets["user_id"].isin(members)]

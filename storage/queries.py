@@ -24,7 +24,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true, type_coerce
+from sqlalchemy import ColumnElement, Select, and_, case, false, func, or_, select, true, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
@@ -61,6 +61,25 @@ DEAL_COLUMNS: tuple[str, ...] = (
     "is_closed",
     "is_won",
     "crm_url",
+)
+
+# What `metrics.pipeline.pipeline_summary`, `metrics.revenue.attainment` and `forecast` read: no joins,
+# so a rep's whole book loads fast. Fetch names for the few rows a reply shows with `deal_ids=`.
+PIPELINE_COLUMNS: tuple[str, ...] = (
+    "id",
+    "name",
+    "owner_id",
+    "amount",
+    "currency",
+    "stage",
+    "probability",
+    "forecast_category",
+    "close_date",
+    "created_at",
+    "last_activity_at",
+    "stage_entered_at",
+    "is_closed",
+    "is_won",
 )
 
 _INT_COLUMNS = {
@@ -138,7 +157,7 @@ def _frame(rows: Sequence[Any], columns: Sequence[str]) -> pd.DataFrame:
         if name in _INT_COLUMNS:
             frame[name] = pd.array(pd.to_numeric(frame[name]), dtype="Int64")
         elif name in _FLOAT_COLUMNS:
-            frame[name] = pd.to_numeric(frame[name].astype(object).map(_to_float), errors="coerce").astype("float64")
+            frame[name] = _floats(frame[name])
         elif name in _DATETIME_COLUMNS:
             frame[name] = pd.to_datetime(frame[name], errors="coerce", format="ISO8601").astype("datetime64[us]")
         elif name in _BOOL_COLUMNS:
@@ -146,8 +165,11 @@ def _frame(rows: Sequence[Any], columns: Sequence[str]) -> pd.DataFrame:
     return frame
 
 
-def _to_float(value: Any) -> float | None:
-    return None if value is None else float(value)
+def _floats(column: pd.Series) -> pd.Series:
+    try:
+        return column.astype("float64")  # SQLite gives floats/ints, PostgreSQL Decimals: both convert
+    except (TypeError, ValueError):
+        return pd.to_numeric(column, errors="coerce").astype("float64")
 
 
 def _execute(session: Session, stmt: Select[Any], columns: Sequence[str]) -> pd.DataFrame:
@@ -563,3 +585,32 @@ def forecast_sql(session: Session, scope: Scope, period: DateRange) -> pd.DataFr
         Deal.stage, Deal.forecast_category, Deal.is_closed, Deal.is_won, Deal.currency
     )
     return _execute(session, stmt, ("stage", "forecast_category", "is_closed", "is_won", "currency", "count", "amount"))
+
+
+def deal_rollup_sql(session: Session, scope: Scope, period: DateRange) -> pd.DataFrame:
+    """One pass over the deals that matter for a period, grouped in SQL: owner_id, stage, currency,
+    is_closed, is_won, in_period (close date in the period), count, amount. Covers every open deal
+    and every deal closing in the period, so the org-wide pipeline by stage, closed-won per owner and
+    open pipeline closing in the period per owner all come from this one query
+    (`metrics.pipeline.by_stage_from_aggregate`, `metrics.revenue.attainment_by_team`)."""
+    start, end = _bounds(period)
+    in_period = Deal.close_date.between(start, end)
+    flag = case((in_period, 1), else_=0)
+    stmt = select(
+        _raw(Deal.owner_id, "owner_id"),
+        _raw(Deal.stage, "stage"),
+        _raw(Deal.currency, "currency"),
+        _raw(Deal.is_closed, "is_closed"),
+        _raw(Deal.is_won, "is_won"),
+        _raw(flag, "in_period"),
+        _raw(func.count(), "count"),
+        _raw(func.coalesce(func.sum(Deal.amount), 0), "amount"),
+    ).where(Deal.removed_at.is_(None), or_(Deal.is_closed == false(), in_period))
+    stmt = _scoped(stmt, scope, Deal.owner_id).group_by(
+        Deal.owner_id, Deal.stage, Deal.currency, Deal.is_closed, Deal.is_won, flag
+    )
+    frame = _execute(
+        session, stmt, ("owner_id", "stage", "currency", "is_closed", "is_won", "in_period", "count", "amount")
+    )
+    frame["in_period"] = frame["in_period"].astype(bool)
+    return frame
