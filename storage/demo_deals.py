@@ -130,7 +130,9 @@ def make_deals(
     stalled = is_open & (rng.random(count) < 0.15)
     age_in_stage = np.where(stalled, rng.uniform(35, 120, count), rng.exponential(9, count)) * DAY
     last_change = np.where(is_open, now - age_in_stage.astype(np.int64), closed_at)
-    last_change = np.clip(last_change, created, None)
+    # A deal that moved spent some of its life moving: keep the walk in the later 70% of it at most.
+    last_change = np.maximum(last_change, created + (np.maximum(now - created, 0) * 0.3).astype(np.int64))
+    last_change = np.where(is_open, last_change, closed_at)
     last_change = np.where(lengths == 1, created, last_change)
     gaps = rng.exponential(1.0, len(pos))
     gaps[pos == 0] = 0.0
@@ -139,7 +141,8 @@ def make_deals(
     within = cumulative - before[row_deal]
     group_total = (cumulative[starts + lengths - 1] - before)[row_deal]
     fraction = np.divide(within, group_total, out=np.zeros_like(within), where=group_total > 0)
-    stage_time = created[row_deal] + (fraction * (last_change - created)[row_deal]).astype(np.int64)
+    # `+ pos` seconds keeps every change strictly after the one before, even within one second.
+    stage_time = created[row_deal] + (fraction * (last_change - created)[row_deal]).astype(np.int64) + pos
 
     previous_stage = np.empty(len(pos), dtype=object)
     previous_stage[:] = None
