@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import cache, partial
 from typing import Any, Literal
 
 from sqlalchemy import select
@@ -43,6 +45,7 @@ log = logging.getLogger(__name__)
 Status = Literal["answered", "help", "usage", "refused", "unknown_user", "unknown_command", "error"]
 HELP_WORDS = frozenset({"help", "?", "-h", "--help"})
 SHARE_WORD = "share"
+ANSWER_WORKERS = 3
 
 
 @dataclass(frozen=True)
@@ -80,8 +83,15 @@ async def dispatch(
     sessions: sessionmaker[Session], config: RevbotConfig, request: Request, *, now: datetime | None = None
 ) -> Outcome:
     """The async face for the bot: the database work runs in a worker thread so the event loop
-    keeps acknowledging other commands however slow a query is."""
-    return await asyncio.to_thread(answer, sessions, config, request, now=now)
+    keeps acknowledging other commands however slow a query is. The pool is small on purpose:
+    every busy worker competes with the event loop for the GIL, and acks must stay fast."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_answer_pool(), partial(answer, sessions, config, request, now=now))
+
+
+@cache
+def _answer_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=ANSWER_WORKERS, thread_name_prefix="revbot-answer")
 
 
 def answer(
