@@ -78,13 +78,26 @@ def test_without_amounts_no_deal_amount_appears(ask: Ask, command: str, text: st
         assert amount not in joined, (amount, joined)
 
 
-@pytest.mark.parametrize(
-    "junk",
-    ["", "help me", "<!here>", "<@U999>", "team", "Q9", "FY", "2026-13", "&lt;script&gt;", "x" * 500, "🙂", "'; DROP"],
-)
+JUNK = [
+    "",
+    "help me",
+    "<!here>",
+    "<@U999>",
+    "team",
+    "Q9",
+    "FY",
+    "2026-13",
+    "&lt;script&gt;",
+    "x" * 500,
+    "🙂",
+    "'; DROP",
+]
+
+
 @pytest.mark.parametrize("command", sorted({name for name, _ in EVERY_ANSWER}))
-def test_junk_is_an_answer_or_a_usage_error(ask: Ask, command: str, junk: str) -> None:
-    try:
-        ask.parse(command, junk, who="alvin")
-    except UsageError as problem:
-        assert str(problem)
+def test_junk_is_an_answer_or_a_usage_error(ask: Ask, command: str) -> None:
+    for junk in JUNK:
+        try:
+            ask.parse(command, junk, who="alvin")
+        except UsageError as problem:
+            assert str(problem), junk
