@@ -66,6 +66,7 @@ async def main() -> None:
     parser.add_argument("--db", default="/tmp/revbot-bench-1m.db")
     parser.add_argument("--requests", type=int, default=100, help="requests per command and scope")
     parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--only", nargs="*", help="commands to run, e.g. /pipeline /revbot (default: all)")
     args = parser.parse_args()
     if not Path(args.db).exists():
         raise SystemExit(f"{args.db} does not exist: build it with `revbot demo --deals 1000000` first")
@@ -88,7 +89,7 @@ async def main() -> None:
         deals = engine.connect().exec_driver_sql("select count(*) from deals").scalar()
         print(f"database: {args.db} ({deals:,} deals); {args.requests} requests per row, {args.concurrency} at a time")
         print(f"{'command':<18}{'scope':<6}{'ack p50':>9}{'p95':>8}{'p99':>8}{'answer p50':>12}{'p95':>8}{'errors':>8}")
-        for command, text in COMMANDS:
+        for command, text in [c for c in COMMANDS if not args.only or c[0] in args.only]:
             for scope, role in (("rep", "rep"), ("org", "exec")):
                 await run_case(harness, api, arrivals, command, text, personas[role], 5, 5)  # warm caches
                 acks, fulls, errors = await run_case(
