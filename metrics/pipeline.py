@@ -53,6 +53,12 @@ class PipelineSummary:
     created_in_period_count: int
     past_due: pd.DataFrame
     stalled: pd.DataFrame
+    # Totals over ALL past-due / stalled deals (the frames above may be only the first rows of the
+    # SQL fast path, see `summary_from_rollup`).
+    past_due_count: int = 0
+    past_due_amount: float = 0.0
+    stalled_count: int = 0
+    stalled_amount: float = 0.0
 
 
 def stage_probabilities(deals: pd.DataFrame, config: RevbotConfig) -> pd.Series:
@@ -233,6 +239,8 @@ def pipeline_summary(
         (frame["created_at"] >= as_timestamp(period.start_datetime))
         & (frame["created_at"] < as_timestamp(period.end_exclusive_datetime))
     ]
+    past_due = past_due_deals(open_deals, today=today, config=config)
+    stalled = stalled_deals(open_deals, today=today, config=config, stage_medians=stage_medians)
     return PipelineSummary(
         period=period,
         currency=config.reporting_currency,
@@ -246,8 +254,71 @@ def pipeline_summary(
         closing_in_period_weighted=_sum(closing["weighted_rc"]),
         created_in_period=_sum(created["amount_rc"]),
         created_in_period_count=len(created),
-        past_due=past_due_deals(open_deals, today=today, config=config),
-        stalled=stalled_deals(open_deals, today=today, config=config, stage_medians=stage_medians),
+        past_due=past_due,
+        stalled=stalled,
+        past_due_count=len(past_due),
+        past_due_amount=_sum(past_due["amount_rc"]),
+        stalled_count=len(stalled),
+        stalled_amount=_sum(stalled["amount_rc"]),
+    )
+
+
+def summary_from_rollup(
+    rollup: pd.DataFrame,
+    *,
+    past_due: pd.DataFrame,
+    stalled: pd.DataFrame,
+    period: Period,
+    config: RevbotConfig,
+    today: date,
+    stage_medians: Mapping[str, float],
+) -> PipelineSummary:
+    """The same `PipelineSummary` from the SQL fast path: `storage.queries.pipeline_rollup_sql`
+    groups for the numbers, `past_due_rows_sql` / `stalled_rows_sql` for the first rows of the lists
+    (their totals come from the groups). Weighted amounts are rounded per (stage, currency) group
+    here and per deal in `pipeline_summary`, so the two can differ by a few cents."""
+    frame = rollup.copy()
+    if frame.empty:
+        frame = pd.DataFrame(
+            {
+                name: pd.Series(dtype=bool)
+                for name in ("is_closed", "is_won", "closing", "created", "past_due", "stalled")
+            }
+        ).assign(stage=None, forecast_category=None, currency=None, count=0, amount=0.0)
+    frame["probability"] = np.nan
+    rates = frame["currency"].map(config.fx_rate).astype("float64") if len(frame) else 1.0
+    frame["amount_rc"] = np.round(frame["amount"].astype("float64") * rates, 2)
+    frame["weighted_rc"] = np.round(frame["amount_rc"] * stage_probabilities(frame, config) / 100, 2)
+    frame["cents"] = to_cents(frame["amount_rc"]) if len(frame) else pd.Series(dtype="int64")
+    open_groups = frame[~frame["is_closed"].astype(bool)]
+    closing = open_groups[open_groups["closing"]]
+    created = frame[frame["created"]]
+    late = open_groups[open_groups["past_due"]]
+    stuck = open_groups[open_groups["stalled"]]
+    by_category = open_groups.assign(forecast_category=forecast_categories(open_groups, config))
+    categories = by_category.groupby("forecast_category").agg(count=("count", "sum"), amount=("amount_rc", "sum"))
+    categories = categories.reindex([c for c in CATEGORY_ORDER if c in categories.index]).reset_index()
+    categories["count"] = categories["count"].astype("int64")
+    categories["amount"] = categories["amount"].astype("float64").round(2)
+    return PipelineSummary(
+        period=period,
+        currency=config.reporting_currency,
+        total=_sum(open_groups["amount_rc"]),
+        weighted=_sum(open_groups["weighted_rc"]),
+        count=int(open_groups["count"].sum()),
+        by_stage=by_stage_from_aggregate(open_groups[["stage", "currency", "count", "amount"]], config),
+        by_forecast_category=categories[BY_CATEGORY_COLUMNS],
+        closing_in_period=_sum(closing["amount_rc"]),
+        closing_in_period_count=int(closing["count"].sum()),
+        closing_in_period_weighted=_sum(closing["weighted_rc"]),
+        created_in_period=_sum(created["amount_rc"]),
+        created_in_period_count=int(created["count"].sum()),
+        past_due=past_due_deals(past_due, today=today, config=config),
+        stalled=stalled_deals(stalled, today=today, config=config, stage_medians=stage_medians),
+        past_due_count=int(late["count"].sum()),
+        past_due_amount=_sum(late["amount_rc"]),
+        stalled_count=int(stuck["count"].sum()),
+        stalled_amount=_sum(stuck["amount_rc"]),
     )
 
 

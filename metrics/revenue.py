@@ -114,6 +114,38 @@ def attainment(
     )
 
 
+def attainment_from_rollup(
+    rollup: pd.DataFrame,
+    *,
+    period: Period,
+    target: float | None,
+    config: RevbotConfig,
+    today: date,
+) -> Attainment:
+    """`attainment` from `storage.queries.pipeline_rollup_sql` groups (the SQL fast path)."""
+    if rollup.empty:
+        return attainment(pd.DataFrame(), period=period, target=target, config=config, today=today)
+    amounts = (rollup["amount"].astype("float64") * rollup["currency"].map(config.fx_rate)).round(2)
+    closing = rollup["closing"].astype(bool)
+    closed = rollup["is_closed"].astype(bool)
+    won = closed & rollup["is_won"].astype(bool) & closing
+    won_total = _money_sum(amounts[won])
+    open_total = _money_sum(amounts[~closed & closing])
+    gap = None if target is None else round(max(target - won_total, 0.0), 2)
+    return Attainment(
+        period=period,
+        currency=config.reporting_currency,
+        closed_won=won_total,
+        closed_won_count=int(rollup.loc[won, "count"].sum()),
+        target=target,
+        attainment=ratio(won_total, target),
+        gap=gap,
+        run_rate_projection=run_rate_projection(won_total, period, today),
+        open_in_period=open_total,
+        coverage=ratio(open_total, gap),
+    )
+
+
 def target_for_period(targets: pd.DataFrame, period: Period) -> float | None:
     """The target amount for `period` from `storage.queries.load_targets` rows of ONE owner set.
 

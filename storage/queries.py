@@ -19,7 +19,8 @@ falls in it: the CRMs set the close date to the day the deal was actually won or
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
@@ -28,6 +29,7 @@ from sqlalchemy import ColumnElement, Select, and_, case, false, func, or_, sele
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
+from storage.config import PipelineRules
 from storage.models import Account, CustomerHealth, Deal, DealHistory, Subscription, Target, Team, User
 from storage.scope import Scope
 
@@ -614,3 +616,98 @@ def deal_rollup_sql(session: Session, scope: Scope, period: DateRange) -> pd.Dat
     )
     frame["in_period"] = frame["in_period"].astype(bool)
     return frame
+
+
+# --- the /pipeline fast path: numbers from one GROUP BY, rows only for the lists shown ---------
+
+
+def _midnight(d: date) -> datetime:
+    return datetime(d.year, d.month, d.day)
+
+
+def stalled_condition(today: date, rules: PipelineRules, stage_medians: Mapping[str, float]) -> ColumnElement[bool]:
+    """SQL for `metrics.pipeline.stalled_deals`' rule on open deals, with the same day arithmetic:
+    days since the last touch ≥ N  ⇔  last touch < midnight of (today − N + 1);
+    whole days in stage > k × median  ⇔  entered < midnight of (today − ⌊k × median⌋)."""
+    last_touch = func.coalesce(Deal.last_activity_at, Deal.created_at)
+    idle = last_touch < _midnight(today - timedelta(days=rules.stalled_after_days - 1))
+    slow = [
+        and_(Deal.stage == stage, Deal.stage_entered_at < _midnight(today - timedelta(days=math.floor(k_median))))
+        for stage, median in sorted(stage_medians.items())
+        if median and median > 0 and (k_median := rules.stalled_stage_multiple * median) < 36_500
+    ]
+    return or_(idle, *slow)
+
+
+def pipeline_rollup_sql(
+    session: Session,
+    scope: Scope,
+    period: DateRange,
+    *,
+    today: date,
+    rules: PipelineRules,
+    stage_medians: Mapping[str, float],
+) -> pd.DataFrame:
+    """Every number of `metrics.pipeline.pipeline_summary`, attainment and forecast for one scope and
+    period, grouped in SQL: stage, forecast_category, currency, is_closed, is_won, closing (close date
+    in period), created (created in period), past_due, stalled, count, amount. Rows are the same set
+    `load_pipeline_deals` loads. Feed to `metrics.pipeline.summary_from_rollup`."""
+    start, end = _bounds(period)
+    closing = Deal.close_date.between(start, end)
+    created = _timestamp_between(Deal.created_at, (start, end))
+    is_open = Deal.is_closed == false()
+    flags = {
+        "closing": case((closing, 1), else_=0),
+        "created": case((created, 1), else_=0),
+        "past_due": case((and_(is_open, Deal.close_date < today), 1), else_=0),
+        "stalled": case((and_(is_open, stalled_condition(today, rules, stage_medians)), 1), else_=0),
+    }
+    keys = [Deal.stage, Deal.forecast_category, Deal.currency, Deal.is_closed, Deal.is_won]
+    names = ["stage", "forecast_category", "currency", "is_closed", "is_won", *flags]
+    stmt = select(
+        *(_raw(column, name) for column, name in zip(keys, names, strict=False)),
+        *(_raw(flag, name) for name, flag in flags.items()),
+        _raw(func.count(), "count"),
+        _raw(func.coalesce(func.sum(Deal.amount), 0), "amount"),
+    ).where(Deal.removed_at.is_(None), or_(is_open, closing, created))
+    stmt = _scoped(stmt, scope, Deal.owner_id).group_by(*keys, *flags.values())
+    frame = _execute(session, stmt, (*names, "count", "amount"))
+    for name in flags:
+        frame[name] = frame[name].astype(bool)
+    return frame
+
+
+def open_stage_ages_sql(session: Session, scope: Scope) -> pd.DataFrame:
+    """stage, stage_entered_at of the open deals in scope (two narrow columns): for
+    `metrics.pipeline.stage_age_medians` when no history medians are at hand."""
+    stmt = select(_raw(Deal.stage, "stage"), _raw(Deal.stage_entered_at, "stage_entered_at")).where(
+        Deal.removed_at.is_(None), Deal.is_closed == false(), Deal.stage_entered_at.is_not(None)
+    )
+    return _execute(session, _scoped(stmt, scope, Deal.owner_id), ("stage", "stage_entered_at"))
+
+
+def past_due_rows_sql(
+    session: Session, scope: Scope, *, today: date, limit: int = 50, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """The `limit` most overdue open deals in scope (close date before today), most overdue first."""
+    names = tuple(columns or DEAL_COLUMNS)
+    stmt = _scoped(_deals_select(names), scope, Deal.owner_id).where(Deal.is_closed == false(), Deal.close_date < today)
+    return _execute(session, stmt.order_by(Deal.close_date, Deal.amount.desc(), Deal.id).limit(limit), names)
+
+
+def stalled_rows_sql(
+    session: Session,
+    scope: Scope,
+    *,
+    today: date,
+    rules: PipelineRules,
+    stage_medians: Mapping[str, float],
+    limit: int = 50,
+    columns: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """The `limit` biggest stalled open deals in scope (see `stalled_condition`), biggest first."""
+    names = tuple(columns or DEAL_COLUMNS)
+    stmt = _scoped(_deals_select(names), scope, Deal.owner_id).where(
+        Deal.is_closed == false(), stalled_condition(today, rules, stage_medians)
+    )
+    return _execute(session, stmt.order_by(Deal.amount.desc(), Deal.id).limit(limit), names)

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import Engine
 
 from metrics.periods import parse_period
-from metrics.pipeline import by_stage_from_aggregate, pipeline_by_stage
-from metrics.revenue import forecast, forecast_from_aggregate
+from metrics.pipeline import by_stage_from_aggregate, pipeline_by_stage, pipeline_summary, summary_from_rollup
+from metrics.revenue import attainment, attainment_from_rollup, forecast, forecast_from_aggregate
 from storage import queries
 from storage.config import RevbotConfig
 from storage.database import transaction
@@ -209,3 +209,48 @@ def test_sql_aggregates_match_the_dataframe_metrics(org: Engine, config: RevbotC
         assert won[["currency", "count", "amount"]].values.tolist() == [["USD", 1, 7_000.0]]
         by_owner = queries.deals_by_owner_sql(session, everyone, won_only=True, close_date_between=Q3)
         assert by_owner[["owner_id", "amount"]].values.tolist() == [[ANA, 7_000.0], [CY, 4_000.0]]
+
+
+def test_sql_fast_path_gives_the_same_pipeline_numbers(org: Engine, config: RevbotConfig) -> None:
+    with transaction(org) as session:
+        session.execute(
+            Deal.__table__.update()
+            .where(Deal.id.in_([1, 4]))
+            .values(last_activity_at=datetime(2026, 7, 1), stage_entered_at=datetime(2026, 6, 1))
+        )
+        session.execute(Deal.__table__.update().where(Deal.id == 5).values(close_date=date(2026, 8, 1)))
+        medians = {"Proposal": 10.0, "Prospecting": 100.0}
+        for scope in (Scope.everyone(), Scope.of_owners("Ana", {ANA})):
+            deals = queries.load_pipeline_deals(session, scope, Q3)
+            rows = pipeline_summary(deals, period=Q3, config=config, today=TODAY, stage_medians=medians)
+            rollup = queries.pipeline_rollup_sql(
+                session, scope, Q3, today=TODAY, rules=config.pipeline, stage_medians=medians
+            )
+            fast = summary_from_rollup(
+                rollup,
+                past_due=queries.past_due_rows_sql(session, scope, today=TODAY),
+                stalled=queries.stalled_rows_sql(
+                    session, scope, today=TODAY, rules=config.pipeline, stage_medians=medians
+                ),
+                period=Q3,
+                config=config,
+                today=TODAY,
+                stage_medians=medians,
+            )
+            for name in (
+                "total", "weighted", "count", "closing_in_period", "closing_in_period_count",
+                "created_in_period", "past_due_count", "past_due_amount", "stalled_count", "stalled_amount",
+            ):  # fmt: skip
+                assert getattr(fast, name) == getattr(rows, name), name
+            assert fast.by_stage.equals(rows.by_stage)
+            assert fast.by_forecast_category.equals(rows.by_forecast_category)
+            assert fast.stalled["id"].tolist() == rows.stalled["id"].tolist()
+            assert fast.stalled["reason"].tolist() == rows.stalled["reason"].tolist()
+            assert fast.past_due["id"].tolist() == rows.past_due["id"].tolist()
+            assert attainment_from_rollup(rollup, period=Q3, target=50_000, config=config, today=TODAY) == attainment(
+                deals, period=Q3, target=50_000, config=config, today=TODAY
+            )
+        # Ana: deal 1 idle since 1 Jul (45 days ≥ 21) and 75 days in Proposal (> 2 × 10); deal 2 was never
+        # touched since it was created on 1 Feb (195 days). Biggest first: 10,000 then EUR 2,000 = 2,160.
+        assert rows.stalled["id"].tolist() == [1, 2]
+        assert rows.stalled["reason"].tolist()[0] == "no activity for 45 days; in Proposal for 75 days (median 10)"
