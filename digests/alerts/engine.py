@@ -119,10 +119,11 @@ def _apply(engine: Engine, config: RevbotConfig, planned: list[Planned], now: da
                 values = _values(candidate, now)
                 if item.previous_id is None:
                     stmt = insert(AlertEvent).values(fingerprint=candidate.fingerprint, first_seen_at=now, **values)
-                    result = session.execute(stmt.on_conflict_do_nothing(index_elements=["fingerprint"]))
-                    if result.rowcount == 1:
-                        new_id = session.scalar(select(AlertEvent.id).where(
-                            AlertEvent.fingerprint == candidate.fingerprint))
+                    # RETURNING tells whether this process inserted the row (rowcount is -1 on psycopg).
+                    new_id = session.scalar(
+                        stmt.on_conflict_do_nothing(index_elements=["fingerprint"]).returning(AlertEvent.id)
+                    )
+                    if new_id is not None:
                         fired.append((int(new_id), item.decision.reason))
                 else:
                     row = session.get(AlertEvent, item.previous_id)

@@ -1,0 +1,87 @@
+"""Benchmark digests and alerts on a big demo database (docs/benchmarks.md, "Digests and alerts").
+
+    python bench/digest_bench.py --db /tmp/revbot-bench-1m.db --today 2026-11-23
+
+Measures, on one database (seeded with `revbot demo --deals N` / `storage.demo.seed_demo`):
+- alerts: one full alert evaluation (load inputs, run every rule, decide against alert_events),
+  with the process's peak RSS right after it (ru_maxrss) — goal < 10 s and < 1.5 GB;
+- monday: compute and render the Monday digest (text, Block Kit validated);
+- teams:  compute and render `--teams` team digests, cycling over the org's teams
+  (the demo org has a handful of teams; each digest is a full scoped load + compute + render);
+- chart:  the two PNG charts of one digest (reported separately: they are rendered once per post).
+Goal for monday + teams together: < 5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import time
+from datetime import date
+
+from commands.rendering import render
+from digests import charts
+from digests.alerts.engine import run_alerts
+from digests.monday import build_monday
+from digests.team import build_team, team_recipients
+from digests.templates import digest_environment
+from storage.config import RevbotConfig
+from storage.database import make_engine, session_factory
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", default="/tmp/revbot-bench-1m.db")
+    parser.add_argument("--today", default="2026-11-23")
+    parser.add_argument("--teams", type=int, default=100)
+    args = parser.parse_args()
+    today = date.fromisoformat(args.today)
+    engine = make_engine(f"sqlite:///{args.db}")
+    config = RevbotConfig()
+    env = digest_environment(config)
+    now = __import__("datetime").datetime(today.year, today.month, today.day, 13, 0)
+
+    with session_factory(engine)() as session:
+        deals = session.execute(__import__("sqlalchemy").text("SELECT COUNT(*) FROM deals")).scalar()
+    print(f"database: {args.db} ({deals:,} deals), today {today}")
+
+    started = time.perf_counter()
+    report = asyncio.run(run_alerts(engine, None, config, now=now, post=False))
+    alerts_s = time.perf_counter() - started
+    fires = sum(1 for p in report.plan if p.decision.action == "fire")
+    print(f"alerts:  {alerts_s:6.2f} s  ({report.candidates:,} conditions, {fires:,} would fire); "
+          f"peak RSS {peak_rss_mb():,.0f} MB")
+
+    with session_factory(engine)() as session:
+        started = time.perf_counter()
+        monday = build_monday(session, config, today=today)
+        message = render(env, "weekly.j2", fallback="Monday digest", digest=monday.weekly,
+                         retention=monday.retention, as_of="bench")
+        monday_s = time.perf_counter() - started
+        print(f"monday:  {monday_s:6.2f} s  ({len(message.blocks)} blocks)")
+
+        teams = [t for t in team_recipients(session, config)]
+        started = time.perf_counter()
+        for i in range(args.teams):
+            team = teams[i % len(teams)]
+            weekly = build_team(session, config, team, today=today)
+            render(env, "weekly.j2", fallback=weekly.title, digest=weekly, retention=None, as_of="bench")
+        teams_s = time.perf_counter() - started
+        print(f"teams:   {teams_s:6.2f} s  ({args.teams} team digests over {len(teams)} teams, "
+              f"{teams_s / args.teams * 1000:.0f} ms each)")
+        print(f"monday + teams: {monday_s + teams_s:6.2f} s (goal < 5 s)")
+
+        started = time.perf_counter()
+        charts.bookings_vs_target_png(monday.weekly)
+        charts.pipeline_bridge_png(monday.weekly)
+        print(f"charts:  {time.perf_counter() - started:6.2f} s  (two PNGs for one digest)")
+    print(f"peak RSS overall {peak_rss_mb():,.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
