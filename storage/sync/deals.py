@@ -174,10 +174,9 @@ def _prepare_currency(raw, columns, out, bad, reporting_currency: str) -> None: 
         return
     text = clean_text(raw[columns["currency"]])
     blank = text.isna()
-    codes = text.map({code: code for code in text.dropna().unique() if len(code) == 3 and code.isalpha()})
-    misses = ~blank & codes.isna()
-    if misses.any():
-        upper = text[misses].str.upper()
-        codes[misses] = upper.where(upper.str.fullmatch(r"[A-Z]{3}").astype(bool))
+    valid = {
+        code: code.upper() for code in text.dropna().unique() if len(code) == 3 and code.isascii() and code.isalpha()
+    }
+    codes = text.map(valid).astype(object)
     bad("currency", ~blank & codes.isna(), "is not a currency code")
-    out["currency"] = codes.str.upper().where(~blank, reporting_currency)
+    out["currency"] = codes.where(~blank, reporting_currency)
