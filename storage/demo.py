@@ -13,12 +13,13 @@ half-finished seed never looks seeded.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 import numpy as np
-from sqlalchemy import Engine, case, func, or_, select, text
+from sqlalchemy import Connection, Engine, case, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from storage.config import RevbotConfig
@@ -146,7 +147,7 @@ def seed_demo(
     def phase(name: str) -> Callable[[int, int], None]:
         return lambda done, total: report(name, done, total)
 
-    with engine.begin() as connection:
+    with _loading_connection(engine) as connection, connection.begin():
         bulk_insert(connection, Team.__table__, _columns(team_rows()), on_batch=phase("teams"))
         bulk_insert(connection, User.__table__, _columns(user_rows(people)), on_batch=phase("people"))
         bulk_insert(connection, Account.__table__, accounts.rows(), on_batch=phase("accounts"))
@@ -169,6 +170,26 @@ def seed_demo(
         )
     report("done", 1, 1)
     return summarize(engine, config, today=today)
+
+
+@contextmanager
+def _loading_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection for the bulk load. On SQLite it leaves WAL mode for the load when it can: WAL
+    writes every page twice (log, then checkpoint), a rollback journal only the few pages it changes."""
+    if engine.dialect.name != "sqlite":
+        with engine.connect() as connection:
+            yield connection
+        return
+    engine.dispose()  # leaving WAL needs the only connection to the file
+    with engine.connect() as connection:
+        mode = connection.exec_driver_sql("PRAGMA journal_mode=DELETE").scalar()
+        connection.commit()
+        try:
+            yield connection
+        finally:
+            if mode == "delete":
+                connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+                connection.commit()
 
 
 def _utcnow() -> datetime:
