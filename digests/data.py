@@ -47,8 +47,8 @@ class Org:
 
 
 def _frame(session: Session, query: Select, columns: list[str]) -> pd.DataFrame:
-    rows = session.execute(query).all()
-    return pd.DataFrame.from_records(rows, columns=columns)
+    rows = session.execute(query).tuples().all()
+    return pd.DataFrame([tuple(r) for r in rows], columns=columns)
 
 
 def _scoped(query: Select, column, scope: Scope) -> Select:  # type: ignore[no-untyped-def]

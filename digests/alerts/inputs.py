@@ -21,7 +21,9 @@ from storage.scope import Scope
 
 def gather(session: Session, config: RevbotConfig, *, now: datetime, today: date) -> AlertInputs:
     rules = config.alerts.rules
-    window = max([r.days or 0 for r in rules.values()] + [7])
+    # Only the history-based rules look back; renewal_risk's `days` is a look-ahead.
+    window = max([rules[name].days or 7 for name in ("slipped_close_date", "stage_regression", "amount_drop")]
+                 + [rules["big_deal"].days or 1])
     since = now - timedelta(days=window)
     everyone = Scope.everyone()
     deals = data.load_deals(session, config, everyone, changed_since=since)
@@ -73,29 +75,32 @@ def renewal_risk_frame(session: Session, config: RevbotConfig, *, today: date, d
     health = data.load_health(session, [int(a) for a in renewals["account_id"]], since=today - timedelta(days=90))
     weights = config.renewal_risk.weights
     total = weights.health + weights.usage_trend + weights.open_tickets + weights.nps or 1.0
-    risks, reasons = [], []
-    for row in renewals.itertuples():
-        snapshots = health[health["account_id"] == row.account_id].sort_values("date")
-        score, why = 0.0, []
-        if not snapshots.empty:
-            latest = snapshots.iloc[-1]
-            if pd.notna(latest["health_score"]):
-                score += weights.health * (100 - float(latest["health_score"]))
-                if latest["health_score"] < 50:
-                    why.append(f"health score {latest['health_score']:.0f}")
-            first_usage, last_usage = snapshots["usage"].iloc[0], snapshots["usage"].iloc[-1]
-            if pd.notna(first_usage) and pd.notna(last_usage) and first_usage > 0 and last_usage < first_usage:
-                fall = (first_usage - last_usage) / first_usage
-                score += weights.usage_trend * min(100.0, fall * 200)
-                if fall >= 0.2:
-                    why.append(f"usage down {fall:.0%} in 90 days")
-            if pd.notna(latest["open_tickets"]) and latest["open_tickets"] > 0:
-                score += weights.open_tickets * min(100.0, float(latest["open_tickets"]) * 20)
-                if latest["open_tickets"] >= 3:
-                    why.append(f"{int(latest['open_tickets'])} open escalations")
-            if pd.notna(latest["nps"]) and latest["nps"] <= 6:
-                score += weights.nps * 100
-                why.append(f"NPS {int(latest['nps'])}")
-        risks.append(round(score / total, 1))
+    ordered = health.sort_values(["account_id", "date"])
+    latest = ordered.groupby("account_id").last()
+    first_usage = ordered.groupby("account_id")["usage"].first()
+    frame = renewals.set_index("account_id")
+    score = lambda: pd.Series(0.0, index=frame.index)  # noqa: E731
+    health_score = latest["health_score"].reindex(frame.index)
+    usage_now = latest["usage"].reindex(frame.index)
+    usage_then = first_usage.reindex(frame.index)
+    tickets = latest["open_tickets"].reindex(frame.index)
+    nps = latest["nps"].reindex(frame.index)
+    fall = ((usage_then - usage_now) / usage_then).where((usage_then > 0) & (usage_now < usage_then)).fillna(0.0)
+    risk = score()
+    risk += weights.health * (100 - health_score).fillna(0.0)
+    risk += weights.usage_trend * (fall * 200).clip(upper=100.0)
+    risk += weights.open_tickets * (tickets.fillna(0.0) * 20).clip(upper=100.0)
+    risk += weights.nps * (nps <= 6).astype(float) * 100
+    reasons = []
+    for account in frame.index:
+        why = []
+        if pd.notna(health_score[account]) and health_score[account] < 50:
+            why.append(f"health score {health_score[account]:.0f}")
+        if fall[account] >= 0.2:
+            why.append(f"usage down {fall[account]:.0%} in 90 days")
+        if pd.notna(tickets[account]) and tickets[account] >= 3:
+            why.append(f"{int(tickets[account])} open escalations")
+        if pd.notna(nps[account]) and nps[account] <= 6:
+            why.append(f"NPS {int(nps[account])}")
         reasons.append(why)
-    return renewals.assign(risk=risks, reasons=reasons)
+    return renewals.assign(risk=(risk / total).round(1).to_numpy(), reasons=reasons)
