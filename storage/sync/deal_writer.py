@@ -15,7 +15,14 @@ from storage.models import HISTORY_FIELDS
 from storage.sync.deals import DealFrame
 from storage.sync.history import differs, history_rows
 from storage.sync.references import Created, resolve_accounts, resolve_owners, user_labels
-from storage.sync.sqlvalues import date_text, datetime_text, insert_many, rows, stored_text, update_many
+from storage.sync.sqlvalues import (
+    date_text,
+    datetime_text,
+    insert_frame,
+    stored_text,
+    update_frame_rows,
+    update_many,
+)
 
 Progress = Callable[[str, int, int], None]  # (phase, advance, total)
 
@@ -91,7 +98,7 @@ def write_deals(
     history_fields: tuple[str, ...] = HISTORY_FIELDS,
 ) -> DealCounts:
     counts = DealCounts(rows=len(deals.frame))
-    frame = deals.frame.copy()
+    frame = deals.frame  # owned by this call from here on: columns are replaced in place
     report = progress or (lambda phase, advance, total: None)
     owner_ids = None
     if {"owner", "owner_crm_id"} & deals.present:
@@ -137,10 +144,10 @@ def write_deals(
         report("writing", n, total)
 
     insert_columns = ["crm_id", *DEAL_COLUMNS]
-    insert_many(connection, "deals", insert_columns, rows(frame[is_new], insert_columns), on_chunk=advance)
+    insert_frame(connection, "deals", frame[is_new], insert_columns, on_chunk=advance)
     update_frame = frame[updates].assign(id=old["id"][updates].astype("int64"))
-    update_many(connection, "deals", columns, rows(update_frame, [*columns, "id"]), on_chunk=advance)
-    insert_many(connection, "deal_history", list(history.columns), rows(history, list(history.columns)))
+    update_frame_rows(connection, "deals", update_frame, columns, on_chunk=advance)
+    insert_frame(connection, "deal_history", history, list(history.columns))
     if full:
         counts.removed = _mark_removed(connection, set(frame["crm_id"]), now_text)
     return counts

@@ -64,11 +64,17 @@ def import_file(
     try:
         _check_options(options)
         report("reading", 0, 0)
-        table = read_table(path)
         overrides = load_mapping(options.mapping, options.object) if options.mapping else None
-        columns = resolve_columns(list(table.frame.columns), options.object, options.format, overrides)
+        resolved: dict[str, str] = {}
+
+        def pick(header: list[str]) -> list[str]:
+            resolved.update(resolve_columns(header, options.object, options.format, overrides))
+            return list(resolved.values())
+
+        table = read_table(path, pick)
         report("validating", 0, len(table.frame))
-        writer = _writer(config, table, columns, options, Path(path).name)
+        writer = _writer(config, table, resolved, options, Path(path).name)
+        del table  # the raw text cells are no longer needed; free them before writing
         with engine.connect() as connection:
             transaction = connection.begin()
             try:

@@ -99,3 +99,25 @@ def update_many(
         connection.exec_driver_sql(sql, values[start : start + chunk])
         if on_chunk:
             on_chunk(min(chunk, len(values) - start))
+
+
+CHUNK = 50_000
+
+
+def insert_frame(
+    connection: Connection, table: str, frame: pd.DataFrame, columns: Sequence[str], on_chunk: Any = None
+) -> None:
+    """INSERT a frame's rows, converting one chunk at a time so a million rows never exist as
+    Python tuples all at once."""
+    for start in range(0, len(frame), CHUNK):
+        part = frame.iloc[start : start + CHUNK]
+        insert_many(connection, table, columns, rows(part, columns), chunk=CHUNK, on_chunk=on_chunk)
+
+
+def update_frame_rows(
+    connection: Connection, table: str, frame: pd.DataFrame, columns: Sequence[str], on_chunk: Any = None
+) -> None:
+    """UPDATE by the frame's `id` column, chunk by chunk."""
+    for start in range(0, len(frame), CHUNK):
+        part = frame.iloc[start : start + CHUNK]
+        update_many(connection, table, columns, rows(part, [*columns, "id"]), chunk=CHUNK, on_chunk=on_chunk)

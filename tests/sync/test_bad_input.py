@@ -117,11 +117,11 @@ def test_binary_file(loaded, config, tmp_path):
 
 def test_ten_megabyte_field_is_rejected(loaded, config, tmp_path):
     def edit(frame):  # type: ignore[no-untyped-def]
-        frame.loc[1, "Next Step"] = "x" * (10 * 1024 * 1024)
+        frame.loc[1, "Opportunity Name"] = "x" * (10 * 1024 * 1024)
         return frame
 
     message = rejected(loaded, config, export(tmp_path, edit))
-    assert "row 3, column 'Next Step' holds 10,485,760 characters; the limit is 100,000" in message
+    assert "row 3, column 'Opportunity Name' holds 10,485,760 characters; the limit is 100,000" in message
 
 
 def test_rejection_is_a_rejected_input_with_every_problem(loaded, config, tmp_path):
