@@ -54,14 +54,17 @@ def main() -> None:
     report = asyncio.run(run_alerts(engine, None, config, now=now, post=False))
     alerts_s = time.perf_counter() - started
     fires = sum(1 for p in report.plan if p.decision.action == "fire")
-    print(f"alerts:  {alerts_s:6.2f} s  ({report.candidates:,} conditions, {fires:,} would fire); "
-          f"peak RSS {peak_rss_mb():,.0f} MB")
+    print(
+        f"alerts:  {alerts_s:6.2f} s  ({report.candidates:,} conditions, {fires:,} would fire); "
+        f"peak RSS {peak_rss_mb():,.0f} MB"
+    )
 
     with session_factory(engine)() as session:
         started = time.perf_counter()
         monday = build_monday(session, config, today=today)
-        message = render(env, "weekly.j2", fallback="Monday digest", digest=monday.weekly,
-                         retention=monday.retention, as_of="bench")
+        message = render(
+            env, "weekly.j2", fallback="Monday digest", digest=monday.weekly, retention=monday.retention, as_of="bench"
+        )
         monday_s = time.perf_counter() - started
         print(f"monday:  {monday_s:6.2f} s  ({len(message.blocks)} blocks)")
 
@@ -72,8 +75,10 @@ def main() -> None:
             weekly = build_team(session, config, team, today=today)
             render(env, "weekly.j2", fallback=weekly.title, digest=weekly, retention=None, as_of="bench")
         teams_s = time.perf_counter() - started
-        print(f"teams:   {teams_s:6.2f} s  ({args.teams} team digests over {len(teams)} teams, "
-              f"{teams_s / args.teams * 1000:.0f} ms each)")
+        print(
+            f"teams:   {teams_s:6.2f} s  ({args.teams} team digests over {len(teams)} teams, "
+            f"{teams_s / args.teams * 1000:.0f} ms each)"
+        )
         print(f"monday + teams: {monday_s + teams_s:6.2f} s (goal < 5 s)")
 
         started = time.perf_counter()
