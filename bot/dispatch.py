@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from functools import cache, partial
 from typing import Any, Literal
@@ -46,6 +47,7 @@ Status = Literal["answered", "help", "usage", "refused", "unknown_user", "unknow
 HELP_WORDS = frozenset({"help", "?", "-h", "--help"})
 SHARE_WORD = "share"
 ANSWER_WORKERS = 3
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,7 @@ def answer(
 ) -> Outcome:
     now = now or datetime.now(UTC).replace(tzinfo=None)
     today = now.replace(tzinfo=UTC).astimezone(config.zone).date()
+    request = replace(request, text=strip_control_characters(request.text))
     text, share = split_share(request.text)
     caller: Caller | None = None
     try:
@@ -156,6 +159,12 @@ def _answer_for(
         channel, refusal = share_target(session, config, command.name, scope, request.channel_id)
         outcome.share_channel, outcome.share_refusal = channel, refusal
     return outcome
+
+
+def strip_control_characters(text: str) -> str:
+    """Slack never sends NUL or other control characters, but a pasted string might; PostgreSQL
+    refuses NUL in text, so they go before the text reaches a query or the audit log."""
+    return CONTROL_CHARACTERS.sub("", text)
 
 
 def split_share(text: str) -> tuple[str, bool]:
