@@ -43,7 +43,8 @@ def upsert_users(connection: Connection, users: pd.DataFrame, config: RevbotConf
 
 
 def upsert_accounts(connection: Connection, accounts: pd.DataFrame) -> dict[str, int]:
-    """`accounts` has crm_id, name, owner_crm_id, industry, region."""
+    """`accounts` has crm_id, name, owner_crm_id, industry, region (and optionally owner_id,
+    used when the owner has no CRM id, as for owners a file import created by name)."""
     counts = {"accounts_inserted": 0, "accounts_updated": 0}
     if accounts.empty:
         return counts
@@ -52,14 +53,19 @@ def upsert_accounts(connection: Connection, accounts: pd.DataFrame) -> dict[str,
     by_crm = {r.crm_id: r for r in stored if r.crm_id}
     by_name = {r.name.casefold(): r for r in stored if not r.crm_id and r.name}
     inserts, updates = [], []
-    for crm_id, name, owner_crm_id, industry, region in accounts[
-        ["crm_id", "name", "owner_crm_id", "industry", "region"]
+    if "owner_id" not in accounts:
+        accounts = accounts.assign(owner_id=None)
+    for crm_id, name, owner_crm_id, known_owner, industry, region in accounts[
+        ["crm_id", "name", "owner_crm_id", "owner_id", "industry", "region"]
     ].itertuples(index=False):
+        crm_id = crm_id if isinstance(crm_id, str) and crm_id else None
         name = name if isinstance(name, str) and name else crm_id
         owner_id = owners.get(owner_crm_id) if isinstance(owner_crm_id, str) else None
+        if owner_id is None and known_owner is not None and not pd.isna(known_owner):
+            owner_id = int(known_owner)
         industry = industry if isinstance(industry, str) and industry else None
         region = region if isinstance(region, str) and region else None
-        match = by_crm.get(crm_id) or by_name.pop(name.casefold(), None)
+        match = (by_crm.get(crm_id) if crm_id else None) or by_name.pop(name.casefold(), None)
         if match is None:
             inserts.append((crm_id, name, owner_id, industry, region, False))
         elif (match.crm_id, match.name, match.owner_id, match.industry, match.region) != (
