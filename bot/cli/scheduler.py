@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -21,21 +20,33 @@ def register(app: typer.Typer) -> None:
     app.command("scheduler")(scheduler)
 
 
+def _salesforce(runtime: Runtime) -> Callable[[], object]:
+    from storage.sync.salesforce import SalesforceCredentials, make_client, sync_salesforce
+
+    credentials = SalesforceCredentials.from_env(runtime.config)  # raises when not configured
+    return lambda: sync_salesforce(runtime.engine, runtime.config, make_client(credentials))
+
+
+def _hubspot(runtime: Runtime) -> Callable[[], object]:
+    from storage.sync.hubspot import make_client, sync_hubspot
+
+    make_client(runtime.config)  # raises when not configured
+    return lambda: sync_hubspot(runtime.engine, runtime.config, make_client(runtime.config))
+
+
 def configured_syncs(runtime: Runtime) -> dict[str, Callable[[], Awaitable[object]]]:
-    """CRM syncs to run on an interval, when storage.sync provides them and credentials are set.
-    A missing connector or missing credentials simply means no sync job."""
+    """CRM syncs to run on an interval: each connector whose credentials are set. A missing
+    connector or missing credentials simply means no sync job (logged once at start)."""
     syncs: dict[str, Callable[[], Awaitable[object]]] = {}
-    for source in ("salesforce", "hubspot"):
+    for source, builder in (("salesforce", _salesforce), ("hubspot", _hubspot)):
         try:
-            module = importlib.import_module(f"storage.sync.{source}")
-        except ImportError:
-            continue
-        run = getattr(module, "sync_from_settings", None) or getattr(module, "run_sync", None)
-        if run is None:
+            run = builder(runtime)
+        except Exception as exc:  # noqa: BLE001 - not configured: no job, not a crash
+            log.info("no %s sync job: %s", source, str(exc)[:200])
             continue
 
-        async def job(run=run) -> object:  # type: ignore[no-untyped-def]
-            return await asyncio.to_thread(run, runtime.engine, runtime.config)
+        async def job(run: Callable[[], object] = run) -> object:
+            return await asyncio.to_thread(run)  # the connectors are synchronous
 
         syncs[source] = job
     return syncs
