@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime
 
 import numpy as np
 from sqlalchemy import Connection, Engine, case, func, or_, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from storage.config import RevbotConfig
@@ -182,8 +183,12 @@ def _loading_connection(engine: Engine) -> Iterator[Connection]:
         return
     engine.dispose()  # leaving WAL needs the only connection to the file
     with engine.connect() as connection:
-        mode = connection.exec_driver_sql("PRAGMA journal_mode=DELETE").scalar()
-        connection.commit()
+        try:
+            mode = connection.exec_driver_sql("PRAGMA journal_mode=DELETE").scalar()
+            connection.commit()
+        except OperationalError:  # another process has the file open: stay in WAL, just slower
+            connection.rollback()
+            mode = "wal"
         try:
             yield connection
         finally:
