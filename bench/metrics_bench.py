@@ -3,10 +3,13 @@
     python bench/metrics_bench.py --db /tmp/revbot-bench-1m.db --today 2026-11-23
 
 Times, each the median of --repeat runs after one warm-up:
-- rep:   one rep's /pipeline numbers (the rep with the most deals): load_pipeline_deals on the
-         rep's scope + pipeline_summary + attainment vs target + forecast;
-- team:  the same for the biggest team;
-- org:   the whole org's pipeline by stage + attainment by team (deal_rollup_sql, one GROUP BY pass);
+- rep:   one rep's /pipeline numbers (the rep with the most deals) by the SQL fast path:
+         pipeline_rollup_sql (one GROUP BY over the rep's rows) + the 10 most overdue and 10 biggest
+         stalled deals + stage-age medians + summary_from_rollup + attainment vs target + forecast;
+- rep (rows): the same numbers from load_pipeline_deals + pipeline_summary/attainment/forecast;
+- team:  the same for the biggest team (both ways);
+- org:   the whole org's pipeline by stage (pipeline_by_stage_sql) + attainment by team (closed-won and
+         open-closing-in-period per owner: two GROUP BYs over narrow close_date index ranges);
 - floor: one hand-written SQL GROUP BY answering the org-wide pipeline by stage;
 - naive: load every deal into pandas (SELECT * FROM deals), then filter and compute the rep's,
          the team's and the org's numbers in pandas (timed once: it is slow).
@@ -25,8 +28,22 @@ import pandas as pd
 from sqlalchemy import func, select, text
 
 from metrics.periods import parse_period
-from metrics.pipeline import by_stage_from_aggregate, pipeline_by_stage, pipeline_summary
-from metrics.revenue import attainment, attainment_by_team, forecast, target_for_period
+from metrics.pipeline import (
+    by_stage_from_aggregate,
+    pipeline_by_stage,
+    pipeline_summary,
+    stage_age_medians,
+    summary_from_rollup,
+)
+from metrics.revenue import (
+    attainment,
+    attainment_by_team,
+    attainment_from_rollup,
+    forecast,
+    forecast_from_aggregate,
+    owner_rollup,
+    target_for_period,
+)
 from storage import queries
 from storage.config import RevbotConfig
 from storage.database import make_engine, session_factory
@@ -89,9 +106,33 @@ def main() -> None:
             forecast(deals, period, config=config),
         )
 
+    def fast_numbers(scope: Scope, target_owner: dict[str, list[int]]) -> tuple[Any, ...]:
+        medians = stage_age_medians(queries.open_stage_ages_sql(session, scope), today=today)
+        rules = config.pipeline
+        rollup = queries.pipeline_rollup_sql(session, scope, period, today=today, rules=rules, stage_medians=medians)
+        target = target_for_period(queries.load_targets(session, period=period, **target_owner), period)
+        summary = summary_from_rollup(
+            rollup,
+            past_due=queries.past_due_rows_sql(session, scope, today=today, limit=10),
+            stalled=queries.stalled_rows_sql(session, scope, today=today, rules=rules, stage_medians=medians, limit=10),
+            period=period,
+            config=config,
+            today=today,
+            stage_medians=medians,
+        )
+        return (
+            summary,
+            attainment_from_rollup(rollup, period=period, target=target, config=config, today=today),
+            forecast_from_aggregate(rollup[rollup["closing"]], period, config=config),
+        )
+
     def org_numbers() -> tuple[pd.DataFrame, pd.DataFrame]:
-        rollup = queries.deal_rollup_sql(session, Scope.everyone(), period)
-        by_stage = by_stage_from_aggregate(rollup[~rollup["is_closed"]], config)
+        everyone = Scope.everyone()
+        by_stage = by_stage_from_aggregate(queries.pipeline_by_stage_sql(session, everyone), config)
+        rollup = owner_rollup(
+            queries.deals_by_owner_sql(session, everyone, won_only=True, close_date_between=period),
+            queries.deals_by_owner_sql(session, everyone, open_only=True, close_date_between=period),
+        )
         teams = attainment_by_team(
             rollup,
             queries.load_users(session),
@@ -105,10 +146,11 @@ def main() -> None:
     def floor() -> list[Any]:
         return session.execute(text(FLOOR_SQL.format(false=false_literal))).all()
 
-    rep_time, (rep_summary, rep_attainment, _) = timed(
-        lambda: pipeline_numbers(rep_scope, {"user_ids": [rep_id]}), args.repeat
-    )
-    team_time, (team_summary, _, _) = timed(lambda: pipeline_numbers(team_scope, {"team_ids": [team_id]}), args.repeat)
+    rep_owner, team_owner = {"user_ids": [rep_id]}, {"team_ids": [team_id]}
+    rep_time, (rep_summary, rep_attainment, _) = timed(lambda: fast_numbers(rep_scope, rep_owner), args.repeat)
+    rep_rows_time, (rep_rows, _, _) = timed(lambda: pipeline_numbers(rep_scope, rep_owner), args.repeat)
+    team_time, (team_summary, _, _) = timed(lambda: fast_numbers(team_scope, team_owner), args.repeat)
+    team_rows_time, _ = timed(lambda: pipeline_numbers(team_scope, team_owner), args.repeat)
     org_time, (org_by_stage, org_teams) = timed(org_numbers, args.repeat)
     floor_time, floor_rows = timed(floor, args.repeat)
     org_stage_time, _ = timed(
@@ -125,13 +167,16 @@ def main() -> None:
     )
     print(f"{'question':<46}{'median':>10}")
     print(f"{'rep /pipeline numbers':<46}{rep_time * 1000:>8.1f}ms")
+    print(f"{'rep /pipeline numbers, row path':<46}{rep_rows_time * 1000:>8.1f}ms")
     print(f"{'team /pipeline numbers':<46}{team_time * 1000:>8.1f}ms")
+    print(f"{'team /pipeline numbers, row path':<46}{team_rows_time * 1000:>8.1f}ms")
     print(f"{'org pipeline by stage + attainment by team':<46}{org_time * 1000:>8.1f}ms")
     print(f"{'org pipeline by stage alone (pipeline_by_stage_sql)':<46}{org_stage_time * 1000:>8.1f}ms")
     print(f"{'SQL floor: one GROUP BY (pipeline by stage)':<46}{floor_time * 1000:>8.1f}ms")
     print(f"org / floor: {org_time / floor_time:.2f}x   org by stage / floor: {org_stage_time / floor_time:.2f}x")
     floor_total = round(sum(float(r[3]) * config.fx_rate(r[1]) for r in floor_rows), 0)
     print(f"check: org by-stage total {org_by_stage['amount'].sum():,.0f} == floor total {floor_total:,.0f}")
+    print(f"check: rep total fast {rep_summary.total:,.2f} == rows {rep_rows.total:,.2f}")
     print(f"rep attainment {rep_attainment.attainment}  teams: {len(org_teams)}")
 
     if args.skip_naive:

@@ -167,8 +167,13 @@ def past_due_deals(deals: pd.DataFrame, *, today: date, config: RevbotConfig) ->
 
 def stage_age_medians(deals: pd.DataFrame, *, today: date) -> dict[str, float]:
     """Median days open deals have been in their current stage, per stage: the stand-in for
-    historical medians when no `deal_history` is at hand."""
-    frame = deals[~deals["is_closed"] & deals["stage_entered_at"].notna()]
+    historical medians when no `deal_history` is at hand (a frame without `is_closed` is taken as
+    all open, e.g. `storage.queries.open_stage_ages_sql`)."""
+    if deals.empty or "stage_entered_at" not in deals:
+        return {}
+    entered = pd.to_datetime(deals["stage_entered_at"], errors="coerce")
+    is_open = ~deals["is_closed"].fillna(False).astype(bool) if "is_closed" in deals else True
+    frame = deals.assign(stage_entered_at=entered)[is_open & entered.notna()]
     if frame.empty:
         return {}
     ages = days_between(as_timestamp(today), frame["stage_entered_at"])

@@ -278,9 +278,19 @@ def attainment_by_team(
                 "coverage": ratio(open_total, gap),
             }
         )
-    return pd.DataFrame(rows, columns=ATTAINMENT_TABLE_COLUMNS).astype(
-        {"attainment": object, "coverage": object, "target": object, "gap": object}
-    )
+    table = pd.DataFrame(rows, columns=ATTAINMENT_TABLE_COLUMNS, dtype=object)  # None stays "n/a", not NaN
+    for name in ("closed_won", "open_in_period"):
+        table[name] = table[name].astype("float64")
+    return table
+
+
+def owner_rollup(won_by_owner: pd.DataFrame, open_closing_by_owner: pd.DataFrame) -> pd.DataFrame:
+    """Two `storage.queries.deals_by_owner_sql` results (closed-won in the period; open and closing in
+    the period) in the shape `attainment_by_team` reads: each is a narrow index range, so together
+    they are cheaper than one `deal_rollup_sql` pass when the pipeline by stage comes from elsewhere."""
+    won = won_by_owner.assign(is_closed=True, is_won=True, in_period=True)
+    still_open = open_closing_by_owner.assign(is_closed=False, is_won=False, in_period=True)
+    return pd.concat([won, still_open], ignore_index=True)
 
 
 def _team_targets(targets: pd.DataFrame, team_id: int, members: set[int]) -> pd.DataFrame:

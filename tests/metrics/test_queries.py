@@ -9,7 +9,14 @@ from sqlalchemy import Engine
 
 from metrics.periods import parse_period
 from metrics.pipeline import by_stage_from_aggregate, pipeline_by_stage, pipeline_summary, summary_from_rollup
-from metrics.revenue import attainment, attainment_from_rollup, forecast, forecast_from_aggregate
+from metrics.revenue import (
+    attainment,
+    attainment_by_team,
+    attainment_from_rollup,
+    forecast,
+    forecast_from_aggregate,
+    owner_rollup,
+)
 from storage import queries
 from storage.config import RevbotConfig
 from storage.database import transaction
@@ -254,3 +261,31 @@ def test_sql_fast_path_gives_the_same_pipeline_numbers(org: Engine, config: Revb
         # touched since it was created on 1 Feb (195 days). Biggest first: 10,000 then EUR 2,000 = 2,160.
         assert rows.stalled["id"].tolist() == [1, 2]
         assert rows.stalled["reason"].tolist()[0] == "no activity for 45 days; in Proposal for 75 days (median 10)"
+
+
+def test_attainment_by_team_from_one_rollup_or_two_owner_sums(org: Engine, config: RevbotConfig) -> None:
+    with transaction(org) as session:
+        everyone = Scope.everyone()
+        users, targets = queries.load_users(session), queries.load_targets(session, period=Q3)
+        one_pass = queries.deal_rollup_sql(session, everyone, Q3)
+        two_sums = owner_rollup(
+            queries.deals_by_owner_sql(session, everyone, won_only=True, close_date_between=Q3),
+            queries.deals_by_owner_sql(session, everyone, open_only=True, close_date_between=Q3),
+        )
+        tables = [
+            attainment_by_team(rollup, users, targets, period=Q3, config=config, today=TODAY)
+            for rollup in (one_pass, two_sums)
+        ]
+    assert tables[0].equals(tables[1])
+    emea, us = tables[0].to_dict("records")
+    # EMEA: won 7,000 (deal 3) vs its own team target 80,000; open closing in Q3: 10,000 + 2,160 + 5,000
+    assert (emea["team_name"], emea["closed_won"], emea["target"], emea["gap"]) == (
+        "EMEA Enterprise",
+        7_000.0,
+        80_000.0,
+        73_000.0,
+    )
+    assert emea["attainment"] == 7_000 / 80_000
+    assert emea["open_in_period"] == 17_160.0
+    # US: won 4,000 (deal 6); Cy's only target is for Q2, so no target → n/a
+    assert (us["closed_won"], us["target"], us["attainment"], us["coverage"]) == (4_000.0, None, None, None)
