@@ -239,3 +239,15 @@ def test_each_import_records_a_sync_run(engine, config):
     import_file(engine, config, SALESFORCE, sf(), now=T0)
     ((source, status),) = rows(engine, "SELECT source, status FROM sync_runs")
     assert (source, status) == ("import:salesforce", "success")
+
+
+def test_bulk_load_path_rebuilds_the_deal_indexes(engine, config, monkeypatch):
+    from sqlalchemy import inspect
+
+    from storage.sync import deal_writer
+
+    monkeypatch.setattr(deal_writer, "BULK_ROWS", 1)
+    before = sorted(index["name"] for index in inspect(engine).get_indexes("deals"))
+    assert import_file(engine, config, SALESFORCE, sf(), now=T0).stats["inserted"] == 5
+    assert sorted(index["name"] for index in inspect(engine).get_indexes("deals")) == before
+    assert rows(engine, "SELECT COUNT(*) FROM deals WHERE is_closed = :f", f=False) == [(3,)]
