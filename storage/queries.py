@@ -650,8 +650,9 @@ def pipeline_rollup_sql(
 ) -> pd.DataFrame:
     """Every number of `metrics.pipeline.pipeline_summary`, attainment and forecast for one scope and
     period, grouped in SQL: stage, forecast_category, currency, is_closed, is_won, closing (close date
-    in period), created (created in period), past_due, stalled, count, amount. Rows are the same set
-    `load_pipeline_deals` loads. Feed to `metrics.pipeline.summary_from_rollup`."""
+    in period), created (created in period), past_due, stalled, count, amount. Covers the deals
+    `load_pipeline_deals` loads (plus closed deals dated after the period, which no flag counts).
+    Feed to `metrics.pipeline.summary_from_rollup`."""
     start, end = _bounds(period)
     closing = Deal.close_date.between(start, end)
     created = _timestamp_between(Deal.created_at, (start, end))
@@ -669,7 +670,13 @@ def pipeline_rollup_sql(
         *(_raw(flag, name) for name, flag in flags.items()),
         _raw(func.count(), "count"),
         _raw(func.coalesce(func.sum(Deal.amount), 0), "amount"),
-    ).where(Deal.removed_at.is_(None), or_(is_open, closing, created))
+    ).where(
+        Deal.removed_at.is_(None),
+        # Two index ranges of ix_deals_owner_open instead of `open OR closing OR created`, which reads
+        # every deal the owner ever had (2.5x slower for a rep with 43k deals). A closed deal created in
+        # the period closed on or after its start, so it is still in the second range.
+        or_(is_open, and_(Deal.is_closed == true(), Deal.close_date >= start)),
+    )
     stmt = _scoped(stmt, scope, Deal.owner_id).group_by(*keys, *flags.values())
     frame = _execute(session, stmt, (*names, "count", "amount"))
     for name in flags:
