@@ -117,7 +117,7 @@ def write_deals(
             frame[column] = None
 
     columns = written_columns(deals.present)
-    old = _load_existing(connection, frame["crm_id"])
+    old = _load_existing(connection, frame["crm_id"], columns)
     is_new = old["id"].isna()
     incoming_entered = frame["stage_entered_at"]
     frame["created_at"] = frame["created_at"].where(frame["created_at"].notna(), old["created_at"])
@@ -180,15 +180,23 @@ def bulk_load(connection: Connection, rows: int) -> Iterator[None]:
         connection.exec_driver_sql(f"PRAGMA cache_size = {int(previous_cache)}")
 
 
-def _load_existing(connection: Connection, crm_ids: pd.Series) -> pd.DataFrame:
-    """Stored deals aligned to the incoming rows (all-missing where a deal is new)."""
-    select_columns = ["id", "crm_id", *DEAL_COLUMNS]
-    result = connection.exec_driver_sql(
-        f"SELECT {', '.join(select_columns)} FROM deals WHERE crm_id IS NOT NULL"
-    ).fetchall()
-    stored = pd.DataFrame.from_records(result, columns=select_columns)
+def _load_existing(connection: Connection, crm_ids: pd.Series, columns: list[str]) -> pd.DataFrame:
+    """Stored deals aligned to the incoming rows (all-missing where a deal is new). Only the
+    columns the diff needs, fetched as plain DB-API tuples and built column by column."""
+    needed = ["owner_id", "stage", "created_at", "stage_entered_at", *columns]
+    select_columns = ["id", "crm_id", *dict.fromkeys(c for c in DEAL_COLUMNS if c in needed)]
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(f"SELECT {', '.join(select_columns)} FROM deals WHERE crm_id IS NOT NULL")
+        fetched = cursor.fetchall()
+    finally:
+        cursor.close()
+    values = list(zip(*fetched, strict=True)) if fetched else [()] * len(select_columns)
+    stored = pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in zip(select_columns, values, strict=True)})
+    del fetched, values
     for column in ("close_date", "created_at", "last_activity_at", "stage_entered_at", "removed_at"):
-        stored[column] = stored_text(stored[column], column)
+        if column in stored:
+            stored[column] = stored_text(stored[column], column)
     aligned = stored.set_index("crm_id").reindex(crm_ids.to_numpy())
     aligned.index = crm_ids.index
     return aligned
