@@ -11,7 +11,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bot.cli.runtime import console, fail, friendly_errors, load_runtime
-from storage.sync.importer import ImportOptions, import_file
 from storage.sync.presets import FORMATS, OBJECTS
 from storage.sync.problems import SyncInputError
 
@@ -31,6 +30,8 @@ def import_command(
     dry_run: bool = typer.Option(False, "--dry-run", help="validate and count, write nothing"),
 ) -> None:
     """Import a CRM export. Any invalid row rejects the whole file; nothing is written."""
+    from storage.sync.importer import ImportOptions, import_file  # pandas: only when importing
+
     runtime = load_runtime()
     options = ImportOptions(
         format=format.lower(),
