@@ -19,13 +19,38 @@ Typical use (commands and digests):
     result = attainment(deals, period=period, target=target, config=config, today=today)
     outlook = forecast(deals, period, config=config)
 
+Faster for big books (numbers from one GROUP BY, rows only for the lists shown; tested equal):
+
+    medians = stage_age_medians(queries.open_stage_ages_sql(session, scope), today=today)
+    rollup = queries.pipeline_rollup_sql(session, scope, period, today=today, rules=config.pipeline,
+                                         stage_medians=medians)
+    summary = summary_from_rollup(rollup, past_due=queries.past_due_rows_sql(session, scope, today=today),
+                                  stalled=queries.stalled_rows_sql(session, scope, today=today,
+                                      rules=config.pipeline, stage_medians=medians),
+                                  period=period, config=config, today=today, stage_medians=medians)
+    result = attainment_from_rollup(rollup, period=period, target=target, config=config, today=today)
+    outlook = forecast_from_aggregate(rollup[rollup["closing"]], period, config=config)
+
+Org-wide: `by_stage_from_aggregate(queries.pipeline_by_stage_sql(...))` and `attainment_by_team(
+owner_rollup(queries.deals_by_owner_sql(won_only=True, ...), queries.deals_by_owner_sql(open_only=True,
+...)), queries.load_users(session), queries.load_targets(...), ...)`.
+
 Modules:
 - `periods`: `Period(label, start, end)` (`.key`, `.contains`, `.days`, `.elapsed_days`), `parse_period`,
   `PeriodError`, `looks_like_period`, `fiscal_quarter`, `fiscal_year`, `previous_period`, `local_today`.
 - `pipeline`: `pipeline_summary` → `PipelineSummary`, `pipeline_by_stage`, `pipeline_by_forecast_category`,
-  `past_due_deals`, `stalled_deals` (with a `reason` column), `by_stage_from_aggregate` (for SQL groups).
+  `past_due_deals`, `stalled_deals` (with a `reason` column), `stage_age_medians`, `by_stage_from_aggregate`,
+  `summary_from_rollup` (SQL fast path).
 - `revenue`: `attainment` → `Attainment`, `forecast` → `Forecast` (cumulative), `target_for_period`,
-  `closed_won`, `run_rate_projection`, `forecast_from_aggregate`, `ratio`.
+  `closed_won`, `run_rate_projection`, `forecast_from_aggregate`, `attainment_from_rollup`,
+  `attainment_by_team`, `owner_rollup`, `ratio`.
+- `velocity`: `velocity` → `Velocity` (win rates, deal size, cycle, sales velocity), `stage_conversion`,
+  `time_in_stage`, `median_days_in_stage` (feed to `stalled_deals`).
+- `movement`: `pipeline_bridge` → `Bridge` (start, end, `movements[name]` = Movement(count, delta, amount),
+  `deals` per-deal table; start + Σ delta == end to the cent), `state_at`.
+- `retention`: `mrr_on`, `arr_on`, `mrr_by_account_on`, `mrr_movements` → `MrrMovements`, `retention` →
+  `Retention` (NRR, GRR, logo churn), `nrr`, `grr`, `logo_churn`, `renewals_due`, `renewal_risk`.
+- `volume`: `target_account_penetration`, `by_source`.
 - `money`: `to_reporting` / `with_amount_rc` (adds `amount_rc`), cent-exact sums.
 - `frames`: `prepare_deals` (normalises hand-built or loaded frames).
 
