@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner, Result
 
 from bot.cli import app
-from bot.cli import demo as demo_cli
 from storage.models import Deal, DealHistory, SyncRun, User
 from storage.settings import get_settings
 
@@ -20,8 +19,8 @@ from storage.settings import get_settings
 def _quiet_sections(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """The answers/digests sections belong to other parts; here we only check they are called."""
     called: list[str] = []
-    monkeypatch.setattr(demo_cli.demo_answers, "show", lambda runtime, console: called.append("answers"))
-    monkeypatch.setattr(demo_cli.demo_digests, "show", lambda runtime, console: called.append("digests"))
+    monkeypatch.setattr("bot.cli.demo_answers.show", lambda runtime, console: called.append("answers"))
+    monkeypatch.setattr("bot.cli.demo_digests.show", lambda runtime, console: called.append("digests"))
     get_settings.cache_clear()
     yield called
     get_settings.cache_clear()
