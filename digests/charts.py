@@ -7,22 +7,32 @@ bookings against the target pace week by week, and last week's pipeline movement
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
+import pandas as pd
 
-matplotlib.use("Agg")
+from commands.rendering import money
+from digests.weekly import WeeklyDigest
 
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from commands.rendering import money  # noqa: E402
-from digests.weekly import WeeklyDigest  # noqa: E402
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
-def _png(figure: plt.Figure) -> bytes:
+def _pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend, imported on first use: it takes about a second to
+    import, and only digests with charts need it (not `revbot --help`, not the slash commands)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(figure: Figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(figure)
+    _pyplot().close(figure)
     return buffer.getvalue()
 
 
@@ -33,7 +43,7 @@ def _money(value: float, currency: str) -> str:
 def bookings_vs_target_png(digest: WeeklyDigest) -> bytes:
     quarter = digest.quarter
     cumulative = digest.bookings_by_week
-    figure, axes = plt.subplots(figsize=(7, 3.2))
+    figure, axes = _pyplot().subplots(figsize=(7, 3.2))
     axes.plot(cumulative.index, cumulative.values, marker="o", color="#2E86AB", label="Closed-won (cumulative)")
     target = digest.attainment.target
     if target:
@@ -52,7 +62,7 @@ def pipeline_bridge_png(digest: WeeklyDigest) -> bytes:
     labels = [m.label for m in digest.movement]
     values = [m.amount for m in digest.movement]
     colors = ["#3B8EA5", "#6BAA75", "#F18F01", "#2E7D32", "#C73E1D"][: len(labels)]
-    figure, axes = plt.subplots(figsize=(7, 3.2))
+    figure, axes = _pyplot().subplots(figsize=(7, 3.2))
     bars = axes.bar(labels, values, color=colors)
     for bar, movement in zip(bars, digest.movement, strict=True):
         axes.annotate(f"{movement.count}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),

@@ -8,7 +8,7 @@ from datetime import date
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from digests.weekly import WeeklyDigest, compute_weekly, load_weekly
+from digests.weekly import WeeklyDigest, WeeklyInputs, compute_weekly, load_weekly
 from metrics.money import to_reporting
 from storage import queries
 from storage.config import RevbotConfig
@@ -62,9 +62,11 @@ def retention_summary(subscriptions: pd.DataFrame, config: RevbotConfig, *, star
     )
 
 
-def build_monday(session: Session, config: RevbotConfig, *, today: date) -> MondayDigest:
+def build_monday(session: Session, config: RevbotConfig, *, today: date, inputs: WeeklyInputs | None = None
+                 ) -> MondayDigest:
+    """`inputs`: the org's weekly inputs when already loaded (`load_weekly_org`, shared with the team digests)."""
     everyone = Scope.everyone()
-    inputs = load_weekly(session, config, everyone, today=today)
+    inputs = inputs if inputs is not None else load_weekly(session, config, everyone, today=today)
     weekly = compute_weekly(inputs, config, today=today, title="Monday digest", scope_label="Everyone")
     subscriptions = queries.load_subscriptions(session, None)
     retention = None

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from jinja2 import Environment
 from slack_sdk.web.async_client import AsyncWebClient
@@ -25,8 +25,9 @@ from digests import charts, claims, delivery
 from digests.delivery import Chart
 from digests.monday import build_monday
 from digests.rep_daily import build_rep_daily, opted_in_reps
-from digests.team import build_team, team_recipients
+from digests.team import build_team, team_members, team_recipients
 from digests.templates import digest_environment
+from digests.weekly import load_weekly_org
 from metrics.periods import local_today
 from storage.config import RevbotConfig
 from storage.database import session_factory
@@ -92,7 +93,10 @@ def recipients(session: Session, config: RevbotConfig, name: DigestName) -> list
 
 
 def build_message(session: Session, config: RevbotConfig, env: Environment, name: DigestName, recipient: Recipient,
-                  *, today: date, as_of: datetime | None, with_charts: bool = True) -> Prepared:
+                  *, today: date, as_of: datetime | None, with_charts: bool = True,
+                  shared: dict[str, Any] | None = None) -> Prepared:
+    """`shared`: a dict kept across one run's recipients, so the team digests load the org's deals
+    once and each takes its slice (`digests.weekly.team_slice`) instead of one load per team."""
     as_of_text = format_datetime(as_of, config.zone) if as_of else "never synced"
     if name == "rep_daily":
         rep = build_rep_daily(session, config, recipient.ref, today=today)  # type: ignore[arg-type]
@@ -104,7 +108,10 @@ def build_message(session: Session, config: RevbotConfig, env: Environment, name
         monday = build_monday(session, config, today=today)
         weekly, retention = monday.weekly, monday.retention
     else:
-        weekly = build_team(session, config, recipient.ref, today=today)  # type: ignore[arg-type]
+        if shared is not None and "org" not in shared:
+            shared["org"], shared["members"] = load_weekly_org(session, config, today=today), team_members(session)
+        weekly = build_team(session, config, recipient.ref, today=today,  # type: ignore[arg-type]
+                            org=shared["org"] if shared else None, members=shared["members"] if shared else None)
     attainment = weekly.attainment
     fallback = f"{weekly.title}: bookings {attainment.closed_won:,.0f} {weekly.currency} QTD"
     message = render(env, "weekly.j2", fallback=fallback, digest=weekly, retention=retention, as_of=as_of_text)
@@ -127,9 +134,10 @@ def prepare(engine: Engine, config: RevbotConfig, name: DigestName, *, today: da
     env = digest_environment(config)
     with session_factory(engine)() as session:
         as_of = data_freshness(session, stale_after_hours=config.freshness.stale_after_hours).as_of
+        shared: dict[str, Any] = {}
         for recipient in recipients(session, config, name):
             yield build_message(session, config, env, name, recipient, today=today, as_of=as_of,
-                                with_charts=with_charts)
+                                with_charts=with_charts, shared=shared)
 
 
 async def run_digest(engine: Engine, client: AsyncWebClient, config: RevbotConfig, name: DigestName, *,
@@ -150,6 +158,7 @@ async def run_digest(engine: Engine, client: AsyncWebClient, config: RevbotConfi
     if not targets:
         report.failed.append(_no_recipient(config, name))
         return report
+    shared: dict[str, Any] = {}
     for recipient in targets:
         if recipient.address is None:
             report.failed.append(f"{recipient.label}: no channel configured")
@@ -166,7 +175,7 @@ async def run_digest(engine: Engine, client: AsyncWebClient, config: RevbotConfi
         try:
             with session_maker() as session:
                 prepared = build_message(session, config, env, name, recipient, today=today, as_of=freshness.as_of,
-                                         with_charts=config.digests.charts)
+                                         with_charts=config.digests.charts, shared=shared)
         except Exception as exc:  # noqa: BLE001 - recorded on the claim and retried, never lost
             log.exception("building %s for %s failed", name, recipient.label)
             claims.mark_failed(engine, claim, f"could not build the digest: {exc}")

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from digests.weekly import WeeklyDigest, compute_weekly, load_weekly
+from digests.weekly import (
+    WeeklyDigest,
+    WeeklyInputs,
+    compute_weekly,
+    load_weekly,
+    load_weekly_org,
+    team_slice,
+    team_targets,
+)
+from metrics.periods import fiscal_quarter
 from storage import queries
 from storage.config import RevbotConfig
-from storage.models import Team
+from storage.models import Team, User
 from storage.scope import Scope
 
 
@@ -36,7 +46,35 @@ def team_scope(session: Session, team: TeamRecipient) -> Scope:
                  team_ids=frozenset({team.team_id}))
 
 
-def build_team(session: Session, config: RevbotConfig, team: TeamRecipient, *, today: date) -> WeeklyDigest:
-    scope = team_scope(session, team)
-    inputs = load_weekly(session, config, scope, today=today, team_id=team.team_id)
-    return compute_weekly(inputs, config, today=today, title=f"{team.name} weekly digest", scope_label=team.name)
+def team_members(session: Session) -> dict[int, set[int]]:
+    """Every team's member ids, in one query."""
+    members: dict[int, set[int]] = {}
+    for user_id, team_id in session.execute(select(User.id, User.team_id).where(User.team_id.is_not(None))):
+        members.setdefault(int(team_id), set()).add(int(user_id))
+    return members
+
+
+def build_team(session: Session, config: RevbotConfig, team: TeamRecipient, *, today: date,
+               org: WeeklyInputs | None = None, members: dict[int, set[int]] | None = None) -> WeeklyDigest:
+    """One team's digest: from its own scoped load, or cut from `org` (`load_weekly_org`) when a run
+    builds several digests; both give the same digest."""
+    title = f"{team.name} weekly digest"
+    if org is None:
+        scope = team_scope(session, team)
+        inputs = load_weekly(session, config, scope, today=today, team_id=team.team_id)
+        return compute_weekly(inputs, config, today=today, title=title, scope_label=team.name)
+    member_ids = (members if members is not None else team_members(session)).get(team.team_id, set())
+    quarter = fiscal_quarter(today, config.fiscal_year_start_month)
+    targets = team_targets(session, quarter, team_id=team.team_id, member_ids=member_ids)
+    return compute_weekly(team_slice(org, member_ids, targets), config, today=today, title=title,
+                          scope_label=team.name)
+
+
+def build_teams(session: Session, config: RevbotConfig, teams: Iterable[TeamRecipient], *, today: date,
+                org: WeeklyInputs | None = None) -> Iterator[tuple[TeamRecipient, WeeklyDigest]]:
+    """Every team's weekly digest from one org-wide load (pass `org` to share the Monday digest's):
+    the same digests as `build_team` one by one, without re-reading the deals for each team."""
+    org = org if org is not None else load_weekly_org(session, config, today=today)
+    members = team_members(session)
+    for team in teams:
+        yield team, build_team(session, config, team, today=today, org=org, members=members)

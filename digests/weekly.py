@@ -95,6 +95,25 @@ def load_weekly(session: Session, config: RevbotConfig, scope: Scope, *, today: 
     return WeeklyInputs(deals=deals, history=history, targets=targets)
 
 
+def load_weekly_org(session: Session, config: RevbotConfig, *, today: date) -> WeeklyInputs:
+    """The whole org's weekly inputs, loaded once: the Monday digest reads them as they are and
+    every team digest takes its slice with `team_slice` (one pass over the deals instead of one
+    per team; a big org's team digests then cost one load plus a cheap in-memory split each)."""
+    inputs = load_weekly(session, config, Scope.everyone(), today=today)
+    # Prepared once here; the marker travels with every slice, so compute_weekly does not redo it.
+    return WeeklyInputs(deals=prepare_deals(inputs.deals, config), history=inputs.history, targets=inputs.targets)
+
+
+def team_slice(org: WeeklyInputs, member_ids: set[int], targets: pd.DataFrame) -> WeeklyInputs:
+    """One team's weekly inputs cut from the org's: the same rows, in the same order, that
+    `load_weekly` would read for a scope of `member_ids`, so the digest comes out identical."""
+    owners = org.deals["owner_id"]
+    deals = org.deals[owners.isin(member_ids) & owners.notna()].reset_index(drop=True)
+    # movement() only counts history of the team's own open deals; keep just those deals' rows.
+    history = org.history[org.history["deal_id"].isin(deals["id"])].reset_index(drop=True)
+    return WeeklyInputs(deals=deals, history=history, targets=targets)
+
+
 def movement(deals: pd.DataFrame, history: pd.DataFrame, week: Period, config: RevbotConfig) -> list[Movement]:
     """New, advanced, slipped, won, lost during `week` (count and amount in reporting currency)."""
     start, end = pd.Timestamp(week.start_datetime), pd.Timestamp(week.end_exclusive_datetime)
