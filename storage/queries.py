@@ -245,7 +245,7 @@ def find_deals(session: Session, scope: Scope, text: str, limit: int = 10) -> pd
         return _frame([], DEAL_COLUMNS)
     base = _scoped(_deals_select(DEAL_COLUMNS), scope, Deal.owner_id)
     exact_conditions = [func.lower(Deal.crm_id) == needle.lower()]
-    if needle.isdigit():
+    if needle.isdigit() and int(needle) < 2**63:  # larger numbers cannot be an id (SQLite INTEGER is 64-bit)
         exact_conditions.append(Deal.id == int(needle))
     exact = _execute(session, base.where(or_(*exact_conditions)).limit(limit), DEAL_COLUMNS)
     if not exact.empty:
