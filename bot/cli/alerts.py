@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from bot.cli.runtime import console, fail, friendly_errors, load_runtime
-from bot.slack_client import make_web_client
-from digests.alerts.engine import EvaluationReport, run_alerts
-from digests.alerts.messages import RULE_LABELS
+
+if TYPE_CHECKING:
+    from digests.alerts.engine import EvaluationReport
 
 alerts_app = typer.Typer(help="Threshold alerts.", no_args_is_help=True)
 
@@ -21,6 +22,8 @@ def register(app: typer.Typer) -> None:
 
 def plan_table(report: EvaluationReport, limit: int = 30) -> Table:
     """What fires now, what is already known and steady, what cleared."""
+    from digests.alerts.messages import RULE_LABELS
+
     table = Table(title=f"Alerts: {report.candidates} conditions hold", title_justify="left")
     table.add_column("rule")
     table.add_column("alert")
@@ -39,6 +42,9 @@ def plan_table(report: EvaluationReport, limit: int = 30) -> Table:
 @friendly_errors
 def check(post: bool = typer.Option(False, "--post", help="update alert state and post what fires")) -> None:
     """Evaluate the alert rules now; without --post nothing is changed or sent."""
+    from bot.slack_client import make_web_client
+    from digests.alerts.engine import run_alerts
+
     runtime = load_runtime()
     client = None
     if post:

@@ -5,15 +5,15 @@ as the Block Kit JSON Slack would receive."""
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
 from bot.cli.runtime import Runtime, console, fail, friendly_errors, load_runtime
-from bot.cli.terminal import print_message
-from bot.dispatch import Outcome, Request, answer
-from storage.database import session_factory
-from storage.migrate import is_up_to_date
+
+if TYPE_CHECKING:
+    from bot.dispatch import Outcome
 
 
 def register(app: typer.Typer) -> None:
@@ -25,6 +25,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print the Block Kit JSON instead of terminal text."),
     ) -> None:
         """Ask revbot a slash command locally, as a given person."""
+        from bot.cli.terminal import print_message  # Jinja2, slack_sdk: only when asking
+
         command, text = split_question(question)
         runtime = load_runtime()
         outcome = ask_as(runtime, command, text, as_email)
@@ -45,6 +47,11 @@ def split_question(question: str) -> tuple[str, str]:
 
 
 def ask_as(runtime: Runtime, command: str, text: str, email: str) -> Outcome:
+    # Imported here so that `revbot --help` and the other verbs do not load pandas and the commands.
+    from bot.dispatch import Request, answer
+    from storage.database import session_factory
+    from storage.migrate import is_up_to_date
+
     if not is_up_to_date(runtime.engine):
         raise fail(f"the database at {runtime.database_url} is not set up: run `revbot db upgrade` or `revbot demo`")
     request = Request(command=command, text=text, email=email, source="cli")
@@ -53,6 +60,8 @@ def ask_as(runtime: Runtime, command: str, text: str, email: str) -> Outcome:
 
 def show(runtime: Runtime, out: Console, question: str, email: str) -> Outcome:
     """Print one question and its answer (used by `revbot demo`)."""
+    from bot.cli.terminal import print_message
+
     command, text = split_question(question)
     out.print(f"[bold cyan]{email}[/] asks [bold]{question}[/]", highlight=False)
     outcome = ask_as(runtime, command, text, email)

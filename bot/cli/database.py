@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 
 from bot.cli.runtime import console, friendly_errors, load_runtime
-from storage.migrate import current_revision, upgrade
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
@@ -14,6 +13,8 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 @friendly_errors
 def db_upgrade() -> None:
     """Apply every pending migration (safe to run on each release)."""
+    from storage.migrate import current_revision, upgrade  # alembic: only for this verb
+
     runtime = load_runtime()
     before = current_revision(runtime.engine)
     upgrade(runtime.engine)

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bot.cli import demo_answers, demo_digests
 from bot.cli.runtime import DEMO_DATABASE_FILE, Runtime, console, fail, friendly_errors, load_runtime
 from commands.rendering import money
-from storage.demo import DemoSummary, has_data, has_foreign_data, seed_demo, summarize, wipe
-from storage.migrate import upgrade
+
+if TYPE_CHECKING:
+    from storage.demo import DemoSummary
 
 ROLE_LABELS = {"rep": "reps", "manager": "managers", "exec": "execs", "revops": "RevOps", "cs": "CSMs"}
 PHASE_LABELS = {
@@ -49,6 +50,8 @@ def _seed_with_progress(runtime: Runtime, *, deals: int, seed: int) -> None:
 
         def progress(phase: str, done: int, total: int) -> None:
             bar.update(task, description=PHASE_LABELS.get(phase, phase), completed=done, total=total or None)
+
+        from storage.demo import seed_demo
 
         seed_demo(runtime.engine, seed=seed, deals=deals, config=runtime.config, progress=progress)
 
@@ -91,6 +94,10 @@ def demo(
     reset: bool = typer.Option(False, "--reset", help="Wipe the demo database and generate it again."),
 ) -> None:
     """Create a demo revenue org in an embedded database and show what revbot answers."""
+    from bot.cli import demo_answers, demo_digests
+    from storage.demo import has_data, has_foreign_data, summarize, wipe
+    from storage.migrate import upgrade
+
     runtime = load_runtime(demo_database_url())
     url = runtime.engine.url.render_as_string(hide_password=True)
     upgrade(runtime.engine)

@@ -9,9 +9,6 @@ from pathlib import Path
 import typer
 
 from bot.cli.runtime import console, fail, friendly_errors, load_runtime
-from bot.slack_client import make_web_client
-from digests.runner import normalize_name, prepare, run_digest
-from digests.terminal import blocks_to_text
 
 
 def register(app: typer.Typer) -> None:
@@ -26,6 +23,10 @@ def digest(
     out: Path = typer.Option(Path("digest-preview"), "--out", help="folder for --preview files"),
 ) -> None:
     """Preview or post a digest."""
+    from bot.slack_client import make_web_client
+    from digests.runner import normalize_name, prepare, run_digest
+    from digests.terminal import blocks_to_text
+
     try:
         which = normalize_name(name)
     except ValueError as exc:

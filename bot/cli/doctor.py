@@ -7,22 +7,17 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import typer
 from rich.table import Table
-from slack_sdk.errors import SlackApiError
-from sqlalchemy import Engine, func, select, text
-from sqlalchemy.orm import Session
 
 from bot.cli.runtime import console, resolve_database_url
-from bot.slack_client import make_web_client
 from storage.config import ConfigError, RevbotConfig, load_config
-from storage.database import make_engine
-from storage.freshness import data_freshness
-from storage.migrate import current_revision, head_revision
-from storage.models import Delivery, SyncRun
 from storage.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 Status = Literal["ok", "warn", "fail", "skip"]
 STYLES = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]FAIL[/]", "skip": "[dim]skipped[/]"}
@@ -52,6 +47,8 @@ def check_config(settings: Settings) -> tuple[Check, RevbotConfig | None]:
 
 
 def check_database(engine: Engine) -> Check:
+    from sqlalchemy import text
+
     url = engine.url.render_as_string(hide_password=True)
     try:
         with engine.connect() as connection:
@@ -62,6 +59,8 @@ def check_database(engine: Engine) -> Check:
 
 
 def check_schema(engine: Engine) -> Check:
+    from storage.migrate import current_revision, head_revision  # alembic: only when checking
+
     current, head = current_revision(engine), head_revision()
     if current == head:
         return Check("Database migrated", "ok", f"revision {current}")
@@ -69,6 +68,10 @@ def check_schema(engine: Engine) -> Check:
 
 
 def check_freshness(engine: Engine, config: RevbotConfig) -> Check:
+    from sqlalchemy.orm import Session
+
+    from storage.freshness import data_freshness
+
     with Session(engine) as session:
         freshness = data_freshness(session, stale_after_hours=config.freshness.stale_after_hours)
     if freshness.as_of is None:
@@ -84,6 +87,11 @@ def check_freshness(engine: Engine, config: RevbotConfig) -> Check:
 def check_failures(engine: Engine) -> list[Check]:
     """Failed deliveries and sync runs are reported (warn) with the newest error, not failed on:
     they are history, and the scheduler retries."""
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import Session
+
+    from storage.models import Delivery, SyncRun
+
     checks = []
     with Session(engine) as session:
         for name, model, stamp in (
@@ -104,6 +112,10 @@ def check_slack(settings: Settings) -> Check:
     if not settings.slack_bot_token:
         return Check("Slack token", "skip", "SLACK_BOT_TOKEN is not set")
 
+    from slack_sdk.errors import SlackApiError
+
+    from bot.slack_client import make_web_client
+
     async def auth_test() -> Check:
         client = make_web_client(settings)
         try:
@@ -118,6 +130,8 @@ def check_slack(settings: Settings) -> Check:
 
 
 def run_checks(settings: Settings) -> list[Check]:
+    from storage.database import make_engine
+
     config_check, config = check_config(settings)
     checks = [config_check]
     engine = make_engine(resolve_database_url(settings))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 
 from bot.cli.runtime import fail
-from bot.manifest import manifest_yaml
 
 
 def register(app: typer.Typer) -> None:
@@ -17,6 +16,8 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Print the Slack app manifest (YAML) for every registered command."""
+        from bot.manifest import manifest_yaml  # imports every command module
+
         if socket and url:
             raise fail("--socket and --url don't go together: Socket Mode needs no public URL")
         if url and not url.startswith("https://"):

@@ -7,15 +7,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
-from sqlalchemy import Engine
 
 from storage.config import ConfigError, RevbotConfig, load_config
-from storage.database import make_engine
 from storage.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 DEMO_DATABASE_FILE = "revbot-demo.db"
 
@@ -45,6 +46,8 @@ def resolve_database_url(settings: Settings) -> str:
 
 
 def load_runtime(database_url: str | None = None) -> Runtime:
+    from storage.database import make_engine  # SQLAlchemy: not needed for `revbot --help`
+
     settings = get_settings()
     config = load_config(settings.revbot_config)
     url = database_url or resolve_database_url(settings)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import typer
 
 from bot.cli.runtime import Runtime, console, fail, friendly_errors, load_runtime
-from bot.slack_client import make_web_client
-from digests.schedule import DigestScheduler
-from storage.migrate import is_up_to_date
+
+if TYPE_CHECKING:
+    from digests.schedule import DigestScheduler
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,10 @@ def configured_syncs(runtime: Runtime) -> dict[str, Callable[[], Awaitable[objec
 @friendly_errors
 def scheduler() -> None:
     """Run digests on their cron schedules, alerts on an interval and CRM syncs (Ctrl-C stops)."""
+    from bot.slack_client import make_web_client
+    from digests.schedule import DigestScheduler
+    from storage.migrate import is_up_to_date
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     runtime = load_runtime()
     if not runtime.settings.slack_bot_token:

@@ -7,12 +7,7 @@ import logging
 
 import typer
 
-from bot.app import MissingCredentials, build_app
 from bot.cli.runtime import console, fail, friendly_errors, load_runtime
-from bot.http import EVENTS_PATH, make_web_app, serve_forever
-from bot.services import Services
-from bot.socket_mode import serve_socket_mode
-from storage.migrate import is_up_to_date
 
 
 def register(app: typer.Typer) -> None:
@@ -24,6 +19,12 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(None, "--port", help="Port in HTTP mode (default: $PORT, else 3000)."),
     ) -> None:
         """Run the Slack bot."""
+        from bot.app import MissingCredentials, build_app
+        from bot.http import EVENTS_PATH, make_web_app, serve_forever
+        from bot.services import Services
+        from bot.socket_mode import serve_socket_mode
+        from storage.migrate import is_up_to_date
+
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         runtime = load_runtime()
         if not is_up_to_date(runtime.engine):
