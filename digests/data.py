@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 import pandas as pd
-from sqlalchemy import Select, select
+from sqlalchemy import Select, false, select
 from sqlalchemy.orm import Session
 
+from storage import queries
 from storage.config import RevbotConfig
 from storage.models import Account, CustomerHealth, Deal, DealHistory, Subscription, Target, Team, User
 from storage.scope import Scope
@@ -154,3 +155,20 @@ def load_health(session: Session, account_ids: list[int], *, since: date) -> pd.
         CustomerHealth.open_tickets, CustomerHealth.nps,
     ).where(CustomerHealth.account_id.in_(account_ids), CustomerHealth.date >= since)
     return _frame(session, query, ["account_id", "date", "health_score", "usage", "open_tickets", "nps"])
+
+
+def load_open_deal_history(session: Session, scope: Scope, *, since: date | datetime, until: date | datetime,
+                           fields: tuple[str, ...]) -> pd.DataFrame:
+    """`storage.queries.load_history` restricted to deals that are still open: all the weekly movement
+    counts (advanced and slipped are open deals), and far fewer rows than every change of the week
+    on a big org. Same columns and order as `load_history`."""
+    stmt = (
+        select(*(queries._raw(getattr(DealHistory, name), name) for name in queries.HISTORY_COLUMNS))
+        .join(Deal, Deal.id == DealHistory.deal_id)
+        .where(Deal.removed_at.is_(None), Deal.is_closed == false(),
+               DealHistory.changed_at >= queries._as_datetime(since),
+               DealHistory.changed_at < queries._as_datetime(until),
+               DealHistory.field.in_(sorted(set(fields))))
+    )
+    stmt = queries._scoped(stmt, scope, Deal.owner_id)
+    return queries._execute(session, stmt.order_by(DealHistory.changed_at, DealHistory.id), queries.HISTORY_COLUMNS)

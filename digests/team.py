@@ -13,6 +13,7 @@ from digests.weekly import (
     WeeklyDigest,
     WeeklyInputs,
     compute_weekly,
+    deal_details,
     load_weekly,
     load_weekly_org,
     team_slice,
@@ -66,7 +67,8 @@ def build_team(session: Session, config: RevbotConfig, team: TeamRecipient, *, t
     member_ids = (members if members is not None else team_members(session)).get(team.team_id, set())
     quarter = fiscal_quarter(today, config.fiscal_year_start_month)
     targets = team_targets(session, quarter, team_id=team.team_id, member_ids=member_ids)
-    return compute_weekly(team_slice(org, member_ids, targets), config, today=today, title=title,
+    inputs = team_slice(org, member_ids, targets, details=deal_details(session, Scope.everyone()))
+    return compute_weekly(inputs, config, today=today, title=title,
                           scope_label=team.name)
 
 

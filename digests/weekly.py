@@ -8,12 +8,14 @@ them; their definitions are in docs/digests-and-alerts.md.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from digests import data
 from metrics.frames import prepare_deals
 from metrics.periods import Period, fiscal_quarter
 from metrics.pipeline import PipelineSummary, pipeline_summary
@@ -24,6 +26,10 @@ from storage.scope import Scope
 
 TOP_DEALS = 5
 RISK_DEALS = 5
+# The numbers need no names or joins; the few deals a digest lists get theirs afterwards (`details`).
+WEEKLY_DEAL_COLUMNS = tuple(c for c in queries.PIPELINE_COLUMNS if c != "name")
+DETAIL_COLUMNS = ("id", "name", "account_name", "owner_name", "crm_url")
+Details = Callable[[list[int]], pd.DataFrame]
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,7 @@ class WeeklyInputs:
     deals: pd.DataFrame  # storage.queries.load_pipeline_deals columns
     history: pd.DataFrame  # deal_history since the week started
     targets: pd.DataFrame  # bookings targets of the scope for the quarter
+    details: Details | None = None  # deal ids -> DETAIL_COLUMNS, for the listed deals; None: in `deals`
 
 
 @dataclass(frozen=True)
@@ -87,12 +94,17 @@ def load_weekly(session: Session, config: RevbotConfig, scope: Scope, *, today: 
     quarter = fiscal_quarter(today, config.fiscal_year_start_month)
     week = last_week(today)
     span = (min(quarter.start, week.start), max(quarter.end, today))
-    deals = queries.load_pipeline_deals(session, scope, span)
-    history = queries.load_history(session, scope, since=week.start, until=week.end + timedelta(days=1),
-                                   fields=("stage", "close_date"))
+    deals = queries.load_pipeline_deals(session, scope, span, columns=WEEKLY_DEAL_COLUMNS)
+    history = data.load_open_deal_history(session, scope, since=week.start, until=week.end + timedelta(days=1),
+                                          fields=("stage", "close_date"))
     targets = team_targets(session, quarter, team_id=team_id,
                            member_ids=None if scope.owner_ids is None else set(scope.owner_ids))
-    return WeeklyInputs(deals=deals, history=history, targets=targets)
+    return WeeklyInputs(deals=deals, history=history, targets=targets, details=deal_details(session, scope))
+
+
+def deal_details(session: Session, scope: Scope) -> Details:
+    """Names, account, owner and CRM link of the few deals a digest lists (one small query)."""
+    return lambda ids: queries.load_deals(session, scope, deal_ids=ids, columns=DETAIL_COLUMNS)
 
 
 def load_weekly_org(session: Session, config: RevbotConfig, *, today: date) -> WeeklyInputs:
@@ -101,17 +113,19 @@ def load_weekly_org(session: Session, config: RevbotConfig, *, today: date) -> W
     per team; a big org's team digests then cost one load plus a cheap in-memory split each)."""
     inputs = load_weekly(session, config, Scope.everyone(), today=today)
     # Prepared once here; the marker travels with every slice, so compute_weekly does not redo it.
-    return WeeklyInputs(deals=prepare_deals(inputs.deals, config), history=inputs.history, targets=inputs.targets)
+    return WeeklyInputs(deals=prepare_deals(inputs.deals, config), history=inputs.history, targets=inputs.targets,
+                        details=inputs.details)
 
 
-def team_slice(org: WeeklyInputs, member_ids: set[int], targets: pd.DataFrame) -> WeeklyInputs:
+def team_slice(org: WeeklyInputs, member_ids: set[int], targets: pd.DataFrame, details: Details | None = None
+               ) -> WeeklyInputs:
     """One team's weekly inputs cut from the org's: the same rows, in the same order, that
     `load_weekly` would read for a scope of `member_ids`, so the digest comes out identical."""
     owners = org.deals["owner_id"]
     deals = org.deals[owners.isin(member_ids) & owners.notna()].reset_index(drop=True)
     # movement() only counts history of the team's own open deals; keep just those deals' rows.
     history = org.history[org.history["deal_id"].isin(deals["id"])].reset_index(drop=True)
-    return WeeklyInputs(deals=deals, history=history, targets=targets)
+    return WeeklyInputs(deals=deals, history=history, targets=targets, details=details or org.details)
 
 
 def movement(deals: pd.DataFrame, history: pd.DataFrame, week: Period, config: RevbotConfig) -> list[Movement]:
@@ -192,6 +206,15 @@ def _deal_row(row: pd.Series) -> dict:
     }
 
 
+def _with_details(details: Details, *frames: pd.DataFrame) -> tuple[pd.DataFrame, ...]:
+    ids = sorted({int(i) for frame in frames for i in frame["id"]})
+    if not ids:
+        return frames
+    names = details(ids).set_index("id")
+    return tuple(frame.drop(columns=[c for c in names.columns if c in frame]).join(names, on="id")
+                 for frame in frames)
+
+
 def compute_weekly(inputs: WeeklyInputs, config: RevbotConfig, *, today: date, title: str, scope_label: str
                    ) -> WeeklyDigest:
     quarter = fiscal_quarter(today, config.fiscal_year_start_month)
@@ -206,6 +229,8 @@ def compute_weekly(inputs: WeeklyInputs, config: RevbotConfig, *, today: date, t
     top = closing.sort_values(["amount_rc", "id"], ascending=[False, True]).head(TOP_DEALS)
     stalled = summary.stalled
     risk_rows = stalled.sort_values("amount_rc", ascending=False).head(RISK_DEALS) if len(stalled) else stalled
+    if inputs.details is not None:
+        top, risk_rows = _with_details(inputs.details, top, risk_rows)
     return WeeklyDigest(
         title=title,
         scope_label=scope_label,
