@@ -172,3 +172,21 @@ def load_open_deal_history(session: Session, scope: Scope, *, since: date | date
     )
     stmt = queries._scoped(stmt, scope, Deal.owner_id)
     return queries._execute(session, stmt.order_by(DealHistory.changed_at, DealHistory.id), queries.HISTORY_COLUMNS)
+
+
+LIVE_SUBSCRIPTION_COLUMNS = ("account_id", "mrr", "currency", "start_date", "end_date", "status")
+
+
+def load_live_subscriptions(session: Session, *, start: date, today: date) -> pd.DataFrame:
+    """The subscription rows that pay on `start` or on `today` (the only days the retention
+    summary looks at): start_date <= today and (active or ended after `start`). Narrow columns,
+    no join: on a big org this skips the long tail of long-ended rows."""
+    stmt = select(*(queries._raw(getattr(Subscription, name), name) for name in LIVE_SUBSCRIPTION_COLUMNS)).where(
+        Subscription.start_date <= today, (Subscription.status == "active") | (Subscription.end_date > start)
+    )
+    return queries._execute(session, stmt.order_by(Subscription.account_id, Subscription.start_date),
+                            LIVE_SUBSCRIPTION_COLUMNS)
+
+
+def has_subscriptions(session: Session) -> bool:
+    return session.execute(select(Subscription.id).limit(1)).first() is not None

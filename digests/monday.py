@@ -8,9 +8,9 @@ from datetime import date
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from digests import data
 from digests.weekly import WeeklyDigest, WeeklyInputs, compute_weekly, load_weekly
 from metrics.money import to_reporting
-from storage import queries
 from storage.config import RevbotConfig
 from storage.scope import Scope
 
@@ -68,9 +68,9 @@ def build_monday(session: Session, config: RevbotConfig, *, today: date, inputs:
     everyone = Scope.everyone()
     inputs = inputs if inputs is not None else load_weekly(session, config, everyone, today=today)
     weekly = compute_weekly(inputs, config, today=today, title="Monday digest", scope_label="Everyone")
-    subscriptions = queries.load_subscriptions(session, None)
     retention = None
-    if not subscriptions.empty:
+    if data.has_subscriptions(session):
+        subscriptions = data.load_live_subscriptions(session, start=weekly.quarter.start, today=today)
         from digests.alerts.inputs import renewal_risk_frame
 
         window = config.renewal_risk.window_days
