@@ -14,11 +14,12 @@ from commands import reply
 from commands.arguments import parse_who, split_words
 from commands.registry import Command, CommandContext, ParseContext, Subject, register
 from commands.rendering import Message
+from commands.stage_medians import stage_medians
 from commands.targets import target_in_scope
 from metrics.periods import Period
-from metrics.pipeline import pipeline_summary
-from metrics.revenue import attainment
-from storage.queries import load_pipeline_deals
+from metrics.pipeline import PipelineSummary, summary_from_rollup
+from metrics.revenue import attainment_from_rollup
+from storage.queries import pipeline_rollup_sql, top_past_due_rows_sql, top_stalled_rows_sql
 
 
 @dataclass(frozen=True)
@@ -33,10 +34,9 @@ def parse(text: str, ctx: ParseContext) -> tuple[PipelineArgs, Subject]:
 
 def run(args: PipelineArgs, ctx: CommandContext) -> Message:
     period = args.period
-    deals = load_pipeline_deals(ctx.session, ctx.scope, period)
-    summary = pipeline_summary(deals, period=period, config=ctx.config, today=ctx.today)
+    summary, rollup = pipeline_numbers(ctx, period)
     target = target_in_scope(ctx.session, ctx.scope, period)
-    progress = attainment(deals, period=period, target=target, config=ctx.config, today=ctx.today)
+    progress = attainment_from_rollup(rollup, period=period, target=target, config=ctx.config, today=ctx.today)
     return reply.answer(
         ctx,
         "pipeline.j2",
@@ -46,10 +46,43 @@ def run(args: PipelineArgs, ctx: CommandContext) -> Message:
         by_stage=summary.by_stage.to_dict("records"),
         by_category=summary.by_forecast_category.to_dict("records"),
         stalled=deal_rows(summary.stalled),
+        stalled_count=summary.stalled_count,
         past_due=deal_rows(summary.past_due),
+        past_due_count=summary.past_due_count,
         progress=progress,
         coverage_goal=ctx.config.pipeline.coverage_goal,
     )
+
+
+def pipeline_numbers(ctx: CommandContext, period: Period) -> tuple[PipelineSummary, pd.DataFrame]:
+    """The /pipeline numbers computed in the database: one GROUP BY for every total (by stage, by
+    forecast category, closing, created, past due and stalled counts), and only the rows the reply
+    lists (`reply.LIST_LIMIT` stalled and past-due deals) — a rep's book at 1M deals is ~33k rows,
+    which never leave SQL. Same figures as `metrics.pipeline.pipeline_summary` on the loaded deals
+    (weighted amounts are rounded per group instead of per deal: a few cents at most)."""
+    medians = stage_medians(ctx)
+    rules, fx = ctx.config.pipeline, ctx.config.fx_rates
+    rollup = pipeline_rollup_sql(ctx.session, ctx.scope, period, today=ctx.today, rules=rules, stage_medians=medians)
+    stalled = top_stalled_rows_sql(
+        ctx.session,
+        ctx.scope,
+        today=ctx.today,
+        rules=rules,
+        stage_medians=medians,
+        fx_rates=fx,
+        limit=reply.LIST_LIMIT,
+    )
+    past_due = top_past_due_rows_sql(ctx.session, ctx.scope, today=ctx.today, fx_rates=fx, limit=reply.LIST_LIMIT)
+    summary = summary_from_rollup(
+        rollup,
+        past_due=past_due,
+        stalled=stalled,
+        period=period,
+        config=ctx.config,
+        today=ctx.today,
+        stage_medians=medians,
+    )
+    return summary, rollup
 
 
 def deal_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -27,7 +27,7 @@ def parse(text: str, ctx: ParseContext) -> tuple[RenewalsArgs, Subject]:
     words = normalize(rest).casefold().removesuffix(" days").removesuffix("days").removesuffix("d").strip()
     if not words:
         return RenewalsArgs(days=None), Subject("self", ctx.caller.user_id, "you")
-    if not words.isdigit() or not 1 <= int(words) <= MAX_DAYS:
+    if not (words.isascii() and words.isdigit()) or not 1 <= int(words) <= MAX_DAYS:
         raise UsageError(f"DAYS must be a whole number from 1 to {MAX_DAYS}, not “{unescape_slack(normalize(rest))}”")
     return RenewalsArgs(days=int(words)), Subject("self", ctx.caller.user_id, "you")
 

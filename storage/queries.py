@@ -718,3 +718,92 @@ def stalled_rows_sql(
         Deal.is_closed == false(), stalled_condition(today, rules, stage_medians)
     )
     return _execute(session, stmt.order_by(Deal.amount.desc(), Deal.id).limit(limit), names)
+
+
+# --- slash commands: the few rows a reply lists, ranked in SQL in the reporting currency -------
+
+
+def _amount_rc(fx_rates: Mapping[str, float]) -> ColumnElement[Any]:
+    """amount × its currency's rate to the reporting currency (`RevbotConfig.fx_rates`; other
+    currencies, including the reporting one, count 1:1), so that `ORDER BY … LIMIT n` in SQL picks
+    the same top rows as sorting the converted amounts in pandas."""
+    whens = [(Deal.currency == code, Deal.amount * rate) for code, rate in sorted(fx_rates.items())]
+    return case(*whens, else_=Deal.amount) if whens else Deal.amount
+
+
+def top_stalled_rows_sql(
+    session: Session,
+    scope: Scope,
+    *,
+    today: date,
+    rules: PipelineRules,
+    stage_medians: Mapping[str, float],
+    fx_rates: Mapping[str, float],
+    limit: int,
+) -> pd.DataFrame:
+    """The `limit` biggest stalled open deals in scope (`stalled_condition`), biggest in the reporting
+    currency first, as `metrics.pipeline.stalled_deals` ranks them. Count them with the rollup."""
+    stmt = _scoped(_deals_select(DEAL_COLUMNS), scope, Deal.owner_id).where(
+        Deal.is_closed == false(), stalled_condition(today, rules, stage_medians)
+    )
+    stmt = stmt.order_by(_amount_rc(fx_rates).desc(), Deal.id).limit(limit)
+    return _execute(session, stmt, DEAL_COLUMNS)
+
+
+def top_past_due_rows_sql(
+    session: Session, scope: Scope, *, today: date, fx_rates: Mapping[str, float], limit: int
+) -> pd.DataFrame:
+    """The `limit` most overdue open deals in scope, ranked as `metrics.pipeline.past_due_deals` does
+    (oldest close date first, then biggest in the reporting currency)."""
+    stmt = _scoped(_deals_select(DEAL_COLUMNS), scope, Deal.owner_id).where(
+        Deal.is_closed == false(), Deal.close_date < today
+    )
+    stmt = stmt.order_by(Deal.close_date, _amount_rc(fx_rates).desc(), Deal.id).limit(limit)
+    return _execute(session, stmt, DEAL_COLUMNS)
+
+
+def stage_age_medians_sql(session: Session, scope: Scope, *, today: date) -> dict[str, float]:
+    """`metrics.pipeline.stage_age_medians` of the open deals in scope without loading them: per
+    stage, a count, then the one or two middle `stage_entered_at` values (days in stage only grow as
+    the entry time falls, so the middle entries give the median days). One small query per stage."""
+    base = _scoped(
+        select(Deal.stage).where(
+            Deal.removed_at.is_(None), Deal.is_closed == false(), Deal.stage_entered_at.is_not(None)
+        ),
+        scope,
+        Deal.owner_id,
+    )
+    counts = session.execute(base.with_only_columns(Deal.stage, func.count()).group_by(Deal.stage)).all()
+    medians: dict[str, float] = {}
+    for stage, count in counts:
+        if stage is None or not count:
+            continue
+        low, high = (count - 1) // 2, count // 2
+        middle = session.execute(
+            base.with_only_columns(_raw(Deal.stage_entered_at, "stage_entered_at"))
+            .where(Deal.stage == stage)
+            .order_by(Deal.stage_entered_at)
+            .limit(high - low + 1)
+            .offset(low)
+        ).all()
+        entered = pd.to_datetime(pd.Series([row[0] for row in middle]), errors="coerce", format="ISO8601")
+        days = (pd.Timestamp(today) - entered.dt.normalize()).dt.days.astype("float64")
+        medians[str(stage)] = float(days.mean())
+    return medians
+
+
+def pipeline_owner_ids_sql(session: Session, scope: Scope, period: DateRange) -> set[int]:
+    """Owners of the deals `load_pipeline_deals` would load (open, closed in the period, created in
+    it), read from the index ranges `pipeline_rollup_sql` uses instead of loading the deals."""
+    start, end = _bounds(period)
+    stmt = select(Deal.owner_id).distinct().where(
+        Deal.removed_at.is_(None),
+        Deal.owner_id.is_not(None),
+        or_(Deal.is_closed == false(), and_(Deal.is_closed == true(), Deal.close_date >= start)),
+        or_(
+            Deal.is_closed == false(),
+            Deal.close_date <= end,
+            _timestamp_between(Deal.created_at, (start, end)),
+        ),
+    )
+    return {int(owner) for owner in session.scalars(_scoped(stmt, scope, Deal.owner_id)).all()}

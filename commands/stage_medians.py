@@ -1,0 +1,57 @@
+"""Median days in stage, for the "stalled" rule of /pipeline: computed in SQL and kept for a while.
+
+`metrics.pipeline.stalled_deals` calls a deal stalled when it has been in its stage more than
+`pipeline.stalled_stage_multiple` × the median days the open deals in scope have spent in that
+stage. Those medians move slowly (a day at a time), yet on a big org they cost a sort of every open
+deal per stage (about a second on 1M deals), so they are cached per database, scope and day for
+`TTL_SECONDS` (10 minutes). A new successful sync or import (a newer `sync_runs` row) starts afresh,
+and so does a new engine (a restart, or each test's own database). Within the TTL, deals edited
+behind revbot's back may be judged against medians up to 10 minutes old.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Hashable
+from weakref import WeakKeyDictionary
+
+from sqlalchemy import Engine, func, select
+
+from commands.registry import CommandContext
+from storage.models import SyncRun
+from storage.queries import stage_age_medians_sql
+
+TTL_SECONDS = 600.0
+_MAX_ENTRIES = 512  # per database: scopes × days; old entries go first
+
+_lock = threading.Lock()
+_cache: WeakKeyDictionary[Engine, dict[Hashable, tuple[float, dict[str, float]]]] = WeakKeyDictionary()
+
+
+def stage_medians(ctx: CommandContext) -> dict[str, float]:
+    """Median days in stage of the open deals in `ctx.scope` (cached, see the module docstring)."""
+    bind = ctx.session.get_bind()
+    if not isinstance(bind, Engine):
+        return stage_age_medians_sql(ctx.session, ctx.scope, today=ctx.today)
+    newest_sync = ctx.session.scalar(select(func.max(SyncRun.finished_at)).where(SyncRun.status == "success"))
+    key = (ctx.scope.owner_ids, ctx.today, newest_sync)
+    now = time.monotonic()
+    with _lock:
+        entries = _cache.setdefault(bind, {})
+        hit = entries.get(key)
+    if hit is not None and hit[0] > now:
+        return dict(hit[1])
+    medians = stage_age_medians_sql(ctx.session, ctx.scope, today=ctx.today)
+    with _lock:
+        if len(entries) >= _MAX_ENTRIES:
+            for stale in sorted(entries, key=lambda k: entries[k][0])[: _MAX_ENTRIES // 4]:
+                del entries[stale]
+        entries[key] = (now + TTL_SECONDS, medians)
+    return dict(medians)
+
+
+def clear() -> None:
+    """Forget every cached median (tests, and after bulk edits)."""
+    with _lock:
+        _cache.clear()
