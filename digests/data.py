@@ -128,9 +128,12 @@ def load_targets(session: Session, start: date, end: date) -> pd.DataFrame:
 
 def load_renewals(session: Session, config: RevbotConfig, scope: Scope, *, today: date, days: int) -> pd.DataFrame:
     """Active subscriptions renewing within `days`, per account, with ARR in reporting currency."""
+    # Raw columns (no per-row type conversion: the dates are converted once, after grouping).
     query = (
-        select(Subscription.account_id, Subscription.mrr, Subscription.currency, Subscription.end_date,
-               Account.name, Account.owner_id, Account.crm_id)
+        select(*(queries._raw(c, c.key) for c in (Subscription.account_id, Subscription.mrr, Subscription.currency,
+                                                   Subscription.end_date)),
+               queries._raw(Account.name, "name"), queries._raw(Account.owner_id, "owner_id"),
+               queries._raw(Account.crm_id, "crm_id"))
         .join(Account, Account.id == Subscription.account_id)
         .where(Subscription.status == "active", Subscription.end_date >= today,
                Subscription.end_date <= pd.Timestamp(today) + pd.Timedelta(days=days))
@@ -143,6 +146,7 @@ def load_renewals(session: Session, config: RevbotConfig, scope: Scope, *, today
     grouped = frame.groupby(["account_id", "account_name", "owner_id"], as_index=False, dropna=False).agg(
         mrr=("mrr", "sum"), renewal_date=("end_date", "min")
     )
+    grouped["renewal_date"] = pd.to_datetime(grouped["renewal_date"], format="ISO8601").dt.date
     grouped["arr"] = grouped["mrr"] * 12
     return grouped
 
@@ -150,11 +154,14 @@ def load_renewals(session: Session, config: RevbotConfig, scope: Scope, *, today
 def load_health(session: Session, account_ids: list[int], *, since: date) -> pd.DataFrame:
     if not account_ids:
         return pd.DataFrame(columns=["account_id", "date", "health_score", "usage", "open_tickets", "nps"])
-    query = select(
-        CustomerHealth.account_id, CustomerHealth.date, CustomerHealth.health_score, CustomerHealth.usage,
-        CustomerHealth.open_tickets, CustomerHealth.nps,
-    ).where(CustomerHealth.account_id.in_(account_ids), CustomerHealth.date >= since)
-    return _frame(session, query, ["account_id", "date", "health_score", "usage", "open_tickets", "nps"])
+    columns = ["account_id", "date", "health_score", "usage", "open_tickets", "nps"]
+    # Raw columns (SQLite dates stay text until one vectorised conversion): the risk score only
+    # orders by date and reads the numbers.
+    query = select(*(queries._raw(getattr(CustomerHealth, c), c) for c in columns)).where(
+        CustomerHealth.account_id.in_(account_ids), CustomerHealth.date >= since)
+    frame = _frame(session, query, columns)
+    frame["date"] = pd.to_datetime(frame["date"], format="ISO8601")
+    return frame
 
 
 def load_open_deal_history(session: Session, scope: Scope, *, since: date | datetime, until: date | datetime,
