@@ -58,8 +58,10 @@ def main() -> None:
     print("phases: " + ", ".join(f"{p} {marks[i + 1] - marks[i]:.1f}s" for i, p in enumerate(order[:-1])))
     print("rows: " + ", ".join(f"{name} {count:,}" for name, count in counts.items() if count))
     print(f"total {rows:,} rows in {elapsed:.1f}s = {rows / elapsed:,.0f} rows/s; peak memory {peak_mib:,.0f} MiB")
-    print(f"file size {path.stat().st_size / 2**20:,.0f} MiB; open pipeline {summary.open_pipeline:,.0f} "
-          f"{summary.reporting_currency}, ARR {summary.arr:,.0f}")
+    print(
+        f"file size {path.stat().st_size / 2**20:,.0f} MiB; open pipeline {summary.open_pipeline:,.0f} "
+        f"{summary.reporting_currency}, ARR {summary.arr:,.0f}"
+    )
 
 
 if __name__ == "__main__":
