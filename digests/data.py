@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 import pandas as pd
-from sqlalchemy import Select, false, select
+from sqlalchemy import ColumnElement, Select, false, select
 from sqlalchemy.orm import Session
 
 from storage import queries
@@ -84,6 +84,7 @@ def load_deals(
     *,
     open_only: bool = False,
     changed_since: datetime | None = None,
+    only: ColumnElement[bool] | None = None,
 ) -> pd.DataFrame:
     """Deals in scope (not removed), with `account_name`, amounts in the reporting currency.
 
@@ -98,6 +99,8 @@ def load_deals(
         query = query.where(Deal.is_closed.is_(False))
     elif changed_since is not None:
         query = query.where((Deal.is_closed.is_(False)) | (Deal.close_date >= changed_since.date()))
+    if only is not None:  # a further SQL filter: e.g. just the rows some alert rule can match
+        query = query.where(only)
     query = _scoped(query, Deal.owner_id, scope)
     columns = [c.key for c in DEAL_COLUMNS] + ["account_name"]
     frame = _frame(session, query, columns)

@@ -10,12 +10,14 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 import pandas as pd
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from digests import data
 from digests.alerts.rules import AlertInputs
 from metrics.periods import fiscal_quarter
 from storage.config import RevbotConfig
+from storage.models import Deal, DealHistory
 from storage.scope import Scope
 
 
@@ -26,7 +28,8 @@ def gather(session: Session, config: RevbotConfig, *, now: datetime, today: date
                  + [rules["big_deal"].days or 1])
     since = now - timedelta(days=window)
     everyone = Scope.everyone()
-    deals = data.load_deals(session, config, everyone, changed_since=since)
+    deals = data.load_deals(session, config, everyone, changed_since=since,
+                            only=alert_candidates(config, now=now, today=today, since=since))
     history = data.load_history(session, everyone, since=since)
     org = data.load_org(session)
     owner_team = {int(u.id): (None if pd.isna(u.team_id) else int(u.team_id)) for u in org.users.itertuples()}
@@ -35,6 +38,28 @@ def gather(session: Session, config: RevbotConfig, *, now: datetime, today: date
     coverage = coverage_by_team(session, config, deals, org, owner_team, today=today)
     return AlertInputs(today=today, now=now, deals=deals, history=history, owner_team=owner_team,
                        renewals=renewals, coverage=coverage)
+
+
+def alert_candidates(config: RevbotConfig, *, now: datetime, today: date, since: datetime) -> ColumnElement[bool]:
+    """SQL for the deals some rule can match, so a big org loads those instead of every open deal.
+
+    A superset by construction (each bound has a day of slack; the rules apply the exact test):
+    recently closed deals (big deal won/lost, coverage); open deals idle for the stalled threshold,
+    past their close date, or closing this quarter (coverage); deals created in the big-deal window;
+    deals with history in the look-back window (slipped, regression, amount drop)."""
+    rules = config.alerts.rules
+    stalled_days = rules["stalled_deal"].days or config.pipeline.stalled_after_days
+    big_since = today - timedelta(days=(rules["big_deal"].days or 1) + 1)
+    quarter = fiscal_quarter(today, config.fiscal_year_start_month)
+    is_open = Deal.is_closed == false()
+    last_touch = func.coalesce(Deal.last_activity_at, Deal.created_at)
+    return or_(
+        Deal.is_closed == true(),
+        and_(is_open, or_(last_touch < now - timedelta(days=stalled_days - 1), Deal.close_date < today,
+                          Deal.close_date.between(quarter.start, quarter.end))),
+        Deal.created_at >= datetime(big_since.year, big_since.month, big_since.day),
+        Deal.id.in_(select(DealHistory.deal_id).where(DealHistory.changed_at >= since)),
+    )
 
 
 def coverage_by_team(session: Session, config: RevbotConfig, deals: pd.DataFrame, org: data.Org,
