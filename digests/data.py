@@ -146,10 +146,12 @@ def load_renewals(session: Session, config: RevbotConfig, scope: Scope, *, today
     frame = to_reporting(frame, config, column="mrr")
     if frame.empty:
         return frame.assign(arr=pd.Series(dtype=float))
+    # datetime64 before grouping: min() over an object column of dates falls back to Python (6 s at 1M deals).
+    frame["end_date"] = pd.to_datetime(frame["end_date"], format="ISO8601")
     grouped = frame.groupby(["account_id", "account_name", "owner_id"], as_index=False, dropna=False).agg(
         mrr=("mrr", "sum"), renewal_date=("end_date", "min")
     )
-    grouped["renewal_date"] = pd.to_datetime(grouped["renewal_date"], format="ISO8601").dt.date
+    grouped["renewal_date"] = grouped["renewal_date"].dt.date
     grouped["arr"] = grouped["mrr"] * 12
     return grouped
 
