@@ -12,6 +12,7 @@ import pandas as pd
 
 from commands import reply
 from commands.arguments import parse_who, split_words
+from commands.org_cache import org_wide
 from commands.registry import Command, CommandContext, ParseContext, Subject, register
 from commands.rendering import Message
 from commands.stage_medians import stage_medians
@@ -34,7 +35,7 @@ def parse(text: str, ctx: ParseContext) -> tuple[PipelineArgs, Subject]:
 
 def run(args: PipelineArgs, ctx: CommandContext) -> Message:
     period = args.period
-    summary, rollup = pipeline_numbers(ctx, period)
+    summary, rollup = org_wide(ctx, ("pipeline", period.start, period.end), lambda: pipeline_numbers(ctx, period))
     target = target_in_scope(ctx.session, ctx.scope, period)
     progress = attainment_from_rollup(rollup, period=period, target=target, config=ctx.config, today=ctx.today)
     return reply.answer(

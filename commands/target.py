@@ -7,14 +7,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pandas as pd
+
 from commands import reply
 from commands.arguments import parse_who, split_words
+from commands.org_cache import org_wide
 from commands.registry import Command, CommandContext, ParseContext, Subject, register
 from commands.rendering import Message
 from commands.targets import target_in_scope, user_targets
 from metrics.periods import Period
-from metrics.revenue import Attainment, attainment, forecast, ratio
-from storage.queries import load_pipeline_deals, load_users
+from metrics.revenue import (
+    Attainment,
+    Forecast,
+    attainment_from_rollup,
+    forecast,
+    forecast_from_aggregate,
+    owner_rollup,
+    ratio,
+)
+from storage.queries import deals_by_owner_sql, load_users, pipeline_owner_ids_sql, pipeline_rollup_sql
 
 
 @dataclass(frozen=True)
@@ -35,11 +46,17 @@ def parse(text: str, ctx: ParseContext) -> tuple[TargetArgs, Subject]:
 
 def run(args: TargetArgs, ctx: CommandContext) -> Message:
     period = args.period
-    deals = load_pipeline_deals(ctx.session, ctx.scope, period)
+    # Everything in SQL (GROUP BY): the rollup's groups closing in the period are the forecast's
+    # input too. No stalled medians needed here, so the rollup's stalled flag is the idle rule only.
+    rollup = org_wide(ctx, ("target rollup", period.start, period.end), lambda: _rollup(ctx, period))
     target = target_in_scope(ctx.session, ctx.scope, period)
-    progress = attainment(deals, period=period, target=target, config=ctx.config, today=ctx.today)
-    outlook = forecast(deals, period, config=ctx.config)
-    people = _per_person(ctx, deals, period) if _is_group(ctx) else []
+    progress = attainment_from_rollup(rollup, period=period, target=target, config=ctx.config, today=ctx.today)
+    outlook = _forecast(rollup, period, ctx)
+    people = (
+        org_wide(ctx, ("target people", period.start, period.end), lambda: _per_person(ctx, period))
+        if _is_group(ctx)
+        else []
+    )
     return reply.answer(
         ctx,
         "target.j2",
@@ -57,24 +74,42 @@ def _is_group(ctx: CommandContext) -> bool:
     return ctx.scope.owner_ids is None or len(ctx.scope.owner_ids) > 1
 
 
-def _per_person(ctx: CommandContext, deals, period: Period) -> list[PersonLine]:  # type: ignore[no-untyped-def]
-    """A leaderboard of the people in scope, by attainment (then closed-won)."""
-    owner_ids = (
-        {int(o) for o in deals["owner_id"].dropna()} if ctx.scope.owner_ids is None else set(ctx.scope.owner_ids)
+def _rollup(ctx: CommandContext, period: Period) -> pd.DataFrame:
+    return pipeline_rollup_sql(
+        ctx.session, ctx.scope, period, today=ctx.today, rules=ctx.config.pipeline, stage_medians={}
     )
+
+
+def _forecast(rollup: pd.DataFrame, period: Period, ctx: CommandContext) -> Forecast:
+    closing = rollup[rollup["closing"]] if len(rollup) else rollup
+    if closing.empty:
+        return forecast(pd.DataFrame(), period, config=ctx.config)
+    return forecast_from_aggregate(closing, period, config=ctx.config)
+
+
+def _per_person(ctx: CommandContext, period: Period) -> list[PersonLine]:
+    """A leaderboard of the people in scope, by attainment (then closed-won): closed-won and open
+    pipeline closing in the period summed per owner in SQL. Everyone with deals that matter for the
+    period (open, closed or created in it) or a target gets a line."""
+    with_deals = pipeline_owner_ids_sql(ctx.session, ctx.scope, period)
+    owner_ids = set(with_deals) if ctx.scope.owner_ids is None else set(ctx.scope.owner_ids)
     targets = user_targets(ctx.session, owner_ids, period)
     owner_ids |= set(targets)
     users = load_users(ctx.session, user_ids=owner_ids)
+    sums = owner_rollup(
+        deals_by_owner_sql(ctx.session, ctx.scope, won_only=True, close_date_between=period),
+        deals_by_owner_sql(ctx.session, ctx.scope, open_only=True, close_date_between=period),
+    ).rename(columns={"in_period": "closing"})
     lines = []
     for user in users.itertuples(index=False):
-        own = deals[deals["owner_id"] == user.id]
         target = targets.get(int(user.id))
-        if own.empty and target is None:
+        if int(user.id) not in with_deals and target is None:
             continue
+        own = sums[sums["owner_id"] == user.id]
         lines.append(
             PersonLine(
                 str(user.name),
-                attainment(own, period=period, target=target, config=ctx.config, today=ctx.today),
+                attainment_from_rollup(own, period=period, target=target, config=ctx.config, today=ctx.today),
             )
         )
     return sorted(lines, key=lambda p: (-(p.progress.attainment or -1), -p.progress.closed_won, p.name))
