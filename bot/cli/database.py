@@ -12,7 +12,8 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 @db_app.command("upgrade")
 @friendly_errors
 def db_upgrade() -> None:
-    """Apply every pending migration (safe to run on each release)."""
+    """Apply every pending migration, then the targets written in the config (safe on each release)."""
+    from bot.config_targets import apply_config_targets
     from storage.migrate import current_revision, upgrade  # alembic: only for this verb
 
     runtime = load_runtime()
@@ -24,6 +25,9 @@ def db_upgrade() -> None:
         console.print(f"Database {url} is up to date (revision {after}).")
     else:
         console.print(f"Database {url} upgraded from {before or 'empty'} to {after}.")
+    applied = apply_config_targets(runtime.engine, runtime.config)
+    if applied:
+        console.print(f"Targets from the config: {applied} applied.")
 
 
 def register(app: typer.Typer) -> None:

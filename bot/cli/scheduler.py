@@ -56,6 +56,7 @@ def configured_syncs(runtime: Runtime) -> dict[str, Callable[[], Awaitable[objec
 @friendly_errors
 def scheduler() -> None:
     """Run digests on their cron schedules, alerts on an interval and CRM syncs (Ctrl-C stops)."""
+    from bot.config_targets import apply_config_targets
     from bot.slack_client import make_web_client
     from digests.schedule import DigestScheduler
     from storage.migrate import is_up_to_date
@@ -66,6 +67,7 @@ def scheduler() -> None:
         raise fail("SLACK_BOT_TOKEN is not set; the scheduler posts to Slack")
     if not is_up_to_date(runtime.engine):
         raise fail("the database schema is not up to date; run `revbot db upgrade` first")
+    apply_config_targets(runtime.engine, runtime.config)
     jobs = DigestScheduler(runtime.engine, make_web_client(runtime.settings), runtime.config,
                            syncs=configured_syncs(runtime))
     asyncio.run(_run(jobs))

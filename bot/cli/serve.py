@@ -20,6 +20,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the Slack bot."""
         from bot.app import MissingCredentials, build_app
+        from bot.config_targets import apply_config_targets
         from bot.http import EVENTS_PATH, make_web_app, serve_forever
         from bot.services import Services
         from bot.socket_mode import serve_socket_mode
@@ -29,6 +30,7 @@ def register(app: typer.Typer) -> None:
         runtime = load_runtime()
         if not is_up_to_date(runtime.engine):
             raise fail(f"the database at {runtime.database_url} is not set up: run `revbot db upgrade` first")
+        apply_config_targets(runtime.engine, runtime.config)
         services = Services.build(settings=runtime.settings, config=runtime.config, engine=runtime.engine)
         try:
             bolt_app, state = build_app(services, socket_mode=socket)
