@@ -90,7 +90,15 @@ class Account(Base):
 class Deal(Base):
     __tablename__ = "deals"
     __table_args__ = (
-        Index("ix_deals_owner_open", "owner_id", "is_closed", "close_date"),
+        # Covering indexes for the questions asked most: one owner's open pipeline and closed deals
+        # by close date (every column the rollup reads is in the index, so SQLite never visits the
+        # table), and the per-stage medians of time in stage behind the "stalled" rule.
+        Index(
+            "ix_deals_owner_open", "owner_id", "is_closed", "close_date", "removed_at", "stage",
+            "forecast_category", "currency", "is_won", "amount", "created_at", "last_activity_at",
+            "stage_entered_at", "probability",
+        ),
+        Index("ix_deals_owner_stage_age", "owner_id", "is_closed", "stage", "stage_entered_at", "removed_at"),
         Index("ix_deals_open_close_date", "is_closed", "close_date"),
         Index("ix_deals_close_date", "close_date"),
         Index("ix_deals_account", "account_id"),

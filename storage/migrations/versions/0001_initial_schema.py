@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 09:20:30.808258
+Create Date: 2026-11-23 11:12:27.986797
 """
 
 from __future__ import annotations
@@ -196,7 +196,8 @@ def upgrade() -> None:
         batch_op.create_index('ix_deals_close_date', ['close_date'], unique=False)
         batch_op.create_index('ix_deals_created_at', ['created_at'], unique=False)
         batch_op.create_index('ix_deals_open_close_date', ['is_closed', 'close_date'], unique=False)
-        batch_op.create_index('ix_deals_owner_open', ['owner_id', 'is_closed', 'close_date'], unique=False)
+        batch_op.create_index('ix_deals_owner_open', ['owner_id', 'is_closed', 'close_date', 'removed_at', 'stage', 'forecast_category', 'currency', 'is_won', 'amount', 'created_at', 'last_activity_at', 'stage_entered_at', 'probability'], unique=False)
+        batch_op.create_index('ix_deals_owner_stage_age', ['owner_id', 'is_closed', 'stage', 'stage_entered_at', 'removed_at'], unique=False)
 
     op.create_table('subscriptions',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -244,6 +245,7 @@ def downgrade() -> None:
 
     op.drop_table('subscriptions')
     with op.batch_alter_table('deals', schema=None) as batch_op:
+        batch_op.drop_index('ix_deals_owner_stage_age')
         batch_op.drop_index('ix_deals_owner_open')
         batch_op.drop_index('ix_deals_open_close_date')
         batch_op.drop_index('ix_deals_created_at')
