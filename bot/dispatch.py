@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -47,6 +48,7 @@ Status = Literal["answered", "help", "usage", "refused", "unknown_user", "unknow
 HELP_WORDS = frozenset({"help", "?", "-h", "--help"})
 SHARE_WORD = "share"
 ANSWER_WORKERS = 3
+ACK_SWITCH_INTERVAL = 0.001  # seconds; see `_answer_pool`
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -93,6 +95,11 @@ async def dispatch(
 
 @cache
 def _answer_pool() -> ThreadPoolExecutor:
+    # Answer threads spend part of their time in pandas, holding the GIL; the event loop asks for
+    # it back at every socket read/write of an ack. At the default 5 ms switch interval each such
+    # hand-over can cost up to 5 ms, so acks under load add up to hundreds of ms; 1 ms shortens it.
+    if sys.getswitchinterval() > ACK_SWITCH_INTERVAL:
+        sys.setswitchinterval(ACK_SWITCH_INTERVAL)
     return ThreadPoolExecutor(max_workers=ANSWER_WORKERS, thread_name_prefix="revbot-answer")
 
 
