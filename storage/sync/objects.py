@@ -1,7 +1,6 @@
-"""File imports of objects other than deals: accounts and users (upserted like API records).
-
-Subscriptions, health and targets are declared in presets.py but their writers are not built
-yet; importing them is refused with a clear message rather than half-done."""
+"""File imports of objects other than deals: accounts and users (upserted like API records);
+subscriptions and health (customer_objects.py) and targets (targets_import.py), upserted on
+their natural keys."""
 
 from __future__ import annotations
 
@@ -13,17 +12,26 @@ import pandas as pd
 from sqlalchemy import Connection
 
 from storage.config import RevbotConfig
+from storage.sync.customer_objects import prepare_health, prepare_subscriptions
 from storage.sync.directory import upsert_accounts, upsert_users
 from storage.sync.parsing import clean_text, parse_booleans
+from storage.sync.presets import OBJECTS
 from storage.sync.problems import Problem, RejectedInput, SyncInputError
 from storage.sync.readers import Table
 from storage.sync.references import Created, resolve_owners
 from storage.sync.sqlvalues import mark
+from storage.sync.targets_import import prepare_targets
 
 Writer = Callable[[Connection, datetime, Any], dict[str, Any]]
 
 
 def prepare_object(config: RevbotConfig, table: Table, columns: dict[str, str], options: Any, name: str) -> Writer:
+    if options.object == "subscriptions":
+        return prepare_subscriptions(config, table, columns, options.date_format, name)
+    if options.object == "health":
+        return prepare_health(config, table, columns, options.date_format, name)
+    if options.object == "targets":
+        return prepare_targets(config, table, columns, options.date_format, name)
     raw = table.frame
     text = {field: clean_text(raw[column]) for field, column in columns.items()}
     rows = pd.Series(range(table.first_row, table.first_row + len(raw)), index=raw.index)
@@ -90,5 +98,5 @@ def prepare_object(config: RevbotConfig, table: Table, columns: dict[str, str], 
 
         return write_accounts
     raise SyncInputError(
-        f"importing {options.object} from a file is not supported yet; supported: deals, accounts, users"
+        f"importing {options.object} from a file is not supported; supported: {', '.join(OBJECTS)}"
     )

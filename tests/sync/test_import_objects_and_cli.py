@@ -48,8 +48,8 @@ def test_user_export_upserts_by_email(engine, config, tmp_path):
     ]
 
 
-def test_unsupported_object_is_refused_clearly(engine, config):
-    with pytest.raises(SyncInputError, match="importing targets from a file is not supported yet"):
+def test_target_file_without_period_dates_is_refused_clearly(engine, config):
+    with pytest.raises(SyncInputError, match="target files need period start and end date columns"):
         import_file(engine, config, FIXTURES / "salesforce_opportunities.csv", ImportOptions("generic", "targets"))
 
 
