@@ -62,3 +62,15 @@ def test_out_of_range_values_reject_the_file_and_leave_the_database_unchanged(en
         (4, "nps", "-150", "is out of range (must be between -100 and 100)"),
         (4, "open_tickets", "2.5", "is not a whole number"),
     ]
+
+
+def test_many_bad_rows_are_listed_twenty_then_counted(engine, config, tmp_path):
+    lines = ["account_name,date,nps"] + [f"Account {n},2026-03-01,{200 + n}" for n in range(25)]
+    (tmp_path / "many.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(RejectedInput) as rejected:
+        import_file(engine, config, tmp_path / "many.csv", OPTIONS, now=T0)
+    message = str(rejected.value)
+    assert "25 invalid values" in message
+    assert "row 21, column 'nps': '219'" in message and "row 22," not in message
+    assert message.endswith("... and 5 more")
+    assert rows(engine, "SELECT count(*) FROM accounts") == [(0,)]
