@@ -87,6 +87,7 @@ def _upsert(session: Session, entry: TargetEntry, config: RevbotConfig, today: d
         period = parse_period(entry.period, today=today, fiscal_year_start_month=config.fiscal_year_start_month)
     except PeriodError as exc:
         raise ConfigError(f"{entry.where}: period {entry.period!r}: {exc}") from None
+    metric = entry.metric.strip().lower()  # `revbot import --object targets` stores metrics lower-case too
     user_id = team_id = None
     if entry.email:
         user_id = session.scalar(select(User.id).where(func.lower(User.email) == entry.email.lower()))
@@ -102,13 +103,13 @@ def _upsert(session: Session, entry: TargetEntry, config: RevbotConfig, today: d
             Target.team_id.is_(None) if team_id is None else Target.team_id == team_id,
             Target.period_start == period.start,
             Target.period_end == period.end,
-            Target.metric == entry.metric,
+            Target.metric == metric,
         )
     ).first()
     if existing is None:
         session.add(
             Target(user_id=user_id, team_id=team_id, period_start=period.start, period_end=period.end,
-                   metric=entry.metric, amount=entry.amount)
+                   metric=metric, amount=entry.amount)
         )
     else:
         existing.amount = entry.amount
