@@ -24,7 +24,9 @@ def register(app: typer.Typer) -> None:
 def _salesforce(runtime: Runtime) -> Callable[[], object]:
     from storage.sync.salesforce import SalesforceCredentials, make_client, sync_salesforce
 
-    credentials = SalesforceCredentials.from_env(runtime.config)  # raises when not configured
+    credentials = SalesforceCredentials.from_env(runtime.config)
+    if not credentials.is_configured:
+        raise ValueError("set SALESFORCE_ACCESS_TOKEN and SALESFORCE_INSTANCE_URL, or SALESFORCE_USERNAME/PASSWORD")
     return lambda: sync_salesforce(runtime.engine, runtime.config, make_client(credentials))
 
 

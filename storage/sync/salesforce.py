@@ -53,6 +53,11 @@ class SalesforceCredentials:
     domain: str = "login"
     version: str = "59.0"
 
+    @property
+    def is_configured(self) -> bool:
+        """A session token with its instance, or a username and password to log in with."""
+        return bool((self.access_token and self.instance_url) or (self.username and self.password))
+
     @classmethod
     def from_env(cls, config: RevbotConfig, environ: dict[str, str] | None = None) -> SalesforceCredentials:
         env = os.environ if environ is None else environ
