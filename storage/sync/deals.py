@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from storage.sync.catalog import FORECAST_ALIASES, StageInfo
-from storage.sync.parsing import clean_text, parse_amounts, parse_datetimes, parse_percent
+from storage.sync.parsing import clean_text, map_distinct, parse_amounts, parse_datetimes, parse_percent
 from storage.sync.problems import Problem, RejectedInput
 
 TEXT_FIELDS = ("crm_id", "name", "account", "account_crm_id", "owner", "owner_crm_id", "source")
@@ -123,34 +123,39 @@ def lookup(text: pd.Series, table: dict[str, Any], spellings: dict[str, Any] | N
     """Map text through a table keyed by case-folded strings. Exact spellings (the keys, plus
     `spellings`) are looked up for the whole column at once; only the misses pay for case folding."""
     exact = {**table, **(spellings or {})}
-    result = text.map(exact).astype(object)
-    misses = text.notna() & result.isna()
-    if misses.any():
-        result[misses] = text[misses].str.casefold().map(table).astype(object)
+
+    def find(value: str) -> Any:
+        found = exact.get(value)
+        return table.get(value.casefold()) if _missing(found) else found
+
+    result = map_distinct(text, find)
     return result.where(result.notna(), None)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
 
 
 def _prepare_stage(raw, columns, catalog, out, bad, notes) -> None:  # type: ignore[no-untyped-def]
     text = clean_text(raw[columns["stage"]])
     blank = text.isna()
     bad("stage", blank, "is blank; every deal needs a stage")
-    info = lookup(text, dict(catalog), {stage.name: stage for stage in catalog.values()})
-    unknown = info.isna() & ~blank
+    # Looked up straight to the configured spelling of the stage's name.
+    spelled = {stage.name: stage.name for stage in catalog.values()}
+    names = lookup(text, {key: stage.name for key, stage in catalog.items()}, spelled)
+    unknown = names.isna() & ~blank
     if unknown.any():
         unknown_names = sorted(text[unknown].unique())
         configured = ", ".join(stage.name for stage in catalog.values())
         shown = ", ".join(repr(n) for n in unknown_names[:20])
         notes.append(f"  stages not in the configured stage list: {shown} (configured: {configured})")
         bad("stage", unknown, "is not a configured stage (add it under [[stages]] in revbot.toml)")
-    known = info.dropna()
     by_name = {stage.name: stage for stage in catalog.values()}
-    out["stage"] = None
-    out.loc[known.index, "stage"] = [stage.name for stage in known]
-    names = out["stage"]
-    out["stage_probability"] = names.map({n: s.probability for n, s in by_name.items()}).astype("float64")
-    out["stage_forecast_category"] = names.map({n: s.forecast_category for n, s in by_name.items()})
-    out["is_closed"] = names.map({n: s.is_closed for n, s in by_name.items()}).fillna(False).astype(bool)
-    out["is_won"] = names.map({n: s.is_won for n, s in by_name.items()}).fillna(False).astype(bool)
+    out["stage"] = names  # None where blank or unknown
+    out["stage_probability"] = map_distinct(names, lambda n: by_name[n].probability).astype("float64")
+    out["stage_forecast_category"] = map_distinct(names, lambda n: by_name[n].forecast_category)
+    out["is_closed"] = map_distinct(names, lambda n: by_name[n].is_closed).fillna(False).astype(bool)
+    out["is_won"] = map_distinct(names, lambda n: by_name[n].is_won).fillna(False).astype(bool)
 
 
 def _prepare_forecast(raw, columns, out, bad) -> None:  # type: ignore[no-untyped-def]
@@ -177,6 +182,6 @@ def _prepare_currency(raw, columns, out, bad, reporting_currency: str) -> None: 
     valid = {
         code: code.upper() for code in text.dropna().unique() if len(code) == 3 and code.isascii() and code.isalpha()
     }
-    codes = text.map(valid).astype(object)
+    codes = map_distinct(text, valid.get)
     bad("currency", ~blank & codes.isna(), "is not a currency code")
     out["currency"] = codes.where(~blank, reporting_currency)

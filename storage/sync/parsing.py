@@ -9,6 +9,10 @@ could not read go through the slower, more forgiving paths.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -34,9 +38,18 @@ _AMOUNT_SHAPE = (
 _DECIMAL_COMMA = r",\d{1,2}$|,\d{4,}$"
 
 
+# What Python's str.strip() removes, spelled out: Arrow-backed text would otherwise use Arrow's
+# own idea of whitespace, and a cell must clean to the same value on every path.
+WHITESPACE = "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
+
+
 def clean_text(series: pd.Series) -> pd.Series:
     """Cells as stripped text, None where blank."""
-    text = series.astype(object).where(series.notna(), "").astype(str).str.strip()
+    if isinstance(series.dtype, pd.StringDtype):
+        text = series.fillna("") if series.hasnans else series  # already text: no Python objects
+    else:
+        text = series.astype(object).where(series.notna(), "").astype(str)
+    text = text.str.strip(WHITESPACE)
     return text.where(text != "", None)
 
 
@@ -47,8 +60,12 @@ def parse_datetimes(series: pd.Series, date_format: str | None = None) -> tuple[
     filled = text.notna()
     values = text[filled]
     formats = [date_format] if date_format else _ordered_by_sniff(values)
-    result = pd.Series(pd.NaT, index=text.index, dtype="datetime64[us]")
-    todo = values
+    # Exports repeat the same few thousand dates across a million rows: parse each distinct
+    # text once and spread the results back (parsing is per cell, so the outcome is the same).
+    codes, uniques = values.factorize()
+    distinct = pd.Series(uniques)
+    parsed_distinct = pd.Series(pd.NaT, index=distinct.index, dtype="datetime64[us]")
+    todo = distinct
     for fmt in formats:
         if todo.empty:
             break
@@ -57,11 +74,16 @@ def parse_datetimes(series: pd.Series, date_format: str | None = None) -> tuple[
             parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
         parsed = parsed.astype("datetime64[us]")
         ok = parsed.notna()
-        result[ok[ok].index] = parsed[ok]
+        parsed_distinct[ok[ok].index] = parsed[ok]
         todo = todo[~ok]
-    bad = pd.Series(False, index=text.index)
-    bad[todo.index] = True
-    return result, bad
+    unreadable = np.zeros(len(distinct), dtype=bool)
+    unreadable[todo.index] = True
+    result = np.full(len(text), np.datetime64("NaT"), dtype="datetime64[us]")
+    bad = np.zeros(len(text), dtype=bool)
+    positions = np.flatnonzero(filled.to_numpy())
+    result[positions] = parsed_distinct.to_numpy()[codes]
+    bad[positions] = unreadable[codes]
+    return pd.Series(result, index=text.index), pd.Series(bad, index=text.index)
 
 
 def _ordered_by_sniff(values: pd.Series) -> list[str]:
@@ -81,15 +103,20 @@ def parse_amounts(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     the last of `,` / `.` is the decimal mark. Returns (float values, bad mask)."""
     text = clean_text(series)
     filled = text.notna()
-    values = pd.to_numeric(text, errors="coerce").astype("float64")
-    todo = filled & values.isna()
-    if todo.any():
-        # Second pass, the usual export layout: thousands commas, decimal point.
-        subset = text[todo]
+    # A plain number never holds a comma (pandas' number parser knows no thousands separator),
+    # so cells with commas skip the first pass and go straight to the usual export layout:
+    # thousands commas, decimal point. One number-parsing pass over the column, not two.
+    commas = filled & text.str.contains(",", regex=False).fillna(False).astype(bool)
+    values = pd.Series(np.nan, index=text.index, dtype="float64")
+    plain = filled & ~commas
+    if plain.any():
+        values[plain] = pd.to_numeric(text[plain], errors="coerce").astype("float64")
+    if commas.any():
+        subset = text[commas]
         no_commas = pd.to_numeric(subset.str.replace(",", "", regex=False), errors="coerce")
         ok = no_commas.notna() & ~subset.str.contains(_DECIMAL_COMMA, regex=True)
         values[ok[ok].index] = no_commas[ok]
-        todo = filled & values.isna()
+    todo = filled & values.isna()
     if todo.any():
         values[todo] = _parse_formatted_amounts(text[todo])
     values = values.where(np.isfinite(values))
@@ -137,3 +164,13 @@ def parse_booleans(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     truthy = text.isin(["true", "yes", "y", "1", "x"])
     falsy = text.isna() | text.isin(["false", "no", "n", "0"])
     return truthy, ~(truthy | falsy)
+
+
+def map_distinct(values: pd.Series, func: Callable[[Any], Any]) -> pd.Series:
+    """`func` of every non-missing cell (None where missing), called once per distinct value:
+    a million-row export names the same few stages, owners and accounts over and over."""
+    codes, uniques = pd.factorize(values)
+    mapped = np.empty(len(uniques) + 1, dtype=object)  # the extra last slot is for missing cells
+    mapped[:-1] = [func(value) for value in uniques]
+    mapped[-1] = None
+    return pd.Series(mapped[codes], index=values.index, dtype=object)

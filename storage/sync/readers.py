@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from storage.sync.arrow_csv import read_csv_arrow
 from storage.sync.problems import SyncInputError
 
 MAX_FIELD_CHARS = 100_000  # a cell longer than this is a broken export, not a deal name
@@ -63,6 +64,12 @@ def _read_csv(file: Path, head: bytes, pick: Pick | None) -> Table:
         raise SyncInputError(f"{file.name}: this is not a CSV or XLSX file (it contains binary data)")
     encodings = ("utf-16",) if utf16 else _CSV_ENCODINGS
     separator = _sniff_separator(head.decode(encodings[0], errors="replace"))
+    if not utf16:
+        # Fast path for the common case (well-formed UTF-8); anything it is unsure about falls
+        # through to pandas below, which owns every error message.
+        frame = read_csv_arrow(file, separator, pick)
+        if frame is not None:
+            return Table(frame=frame, kind="csv", encoding="utf-8-sig")
     for encoding in encodings:
         try:
             usecols = None
