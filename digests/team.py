@@ -13,7 +13,7 @@ from digests.weekly import (
     WeeklyDigest,
     WeeklyInputs,
     compute_weekly,
-    deal_details,
+    covers,
     load_weekly,
     load_weekly_org,
     team_slice,
@@ -67,9 +67,10 @@ def build_team(session: Session, config: RevbotConfig, team: TeamRecipient, *, t
     member_ids = (members if members is not None else team_members(session)).get(team.team_id, set())
     quarter = fiscal_quarter(today, config.fiscal_year_start_month)
     targets = team_targets(session, quarter, team_id=team.team_id, member_ids=member_ids)
-    inputs = team_slice(org, member_ids, targets, details=deal_details(session, Scope.everyone()))
-    return compute_weekly(inputs, config, today=today, title=title,
-                          scope_label=team.name)
+    inputs = team_slice(org, member_ids, targets)
+    if not covers(inputs, member_ids, config, today=today):  # a team the org load did not plan the listed rows for
+        inputs = load_weekly(session, config, team_scope(session, team), today=today, team_id=team.team_id)
+    return compute_weekly(inputs, config, today=today, title=title, scope_label=team.name)
 
 
 def build_teams(session: Session, config: RevbotConfig, teams: Iterable[TeamRecipient], *, today: date,

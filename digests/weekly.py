@@ -1,26 +1,28 @@
 """The weekly digest's numbers, for leadership (everyone) or one team (its members' deals).
 
-`load_weekly` reads through `storage.queries` within a Scope; `compute_weekly` is pure and builds
-on `metrics` (pipeline_summary, attainment, target_for_period, forecast). Only the week-over-week
-movement, win rate and velocity are computed here, from the same frames, until `metrics/` offers
-them; their definitions are in docs/digests-and-alerts.md.
+`load_weekly` reads per-owner SQL groups (`storage.digest_queries`) and only the few deal rows a
+digest can list; `compute_weekly` is pure: the pipeline, attainment and forecast numbers are the
+`metrics` definitions summed over groups (`digests.rollups`, `metrics.revenue.*_from_rollup`), the
+lists come from `metrics.pipeline` on the listed rows. A run loads the org once
+(`load_weekly_org`) and cuts each team from it (`team_slice`). Week-over-week movement, win rate
+and velocity are defined in docs/digests-and-alerts.md.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from digests import data
+from digests import rollups
 from metrics.frames import prepare_deals
 from metrics.periods import Period, fiscal_quarter
-from metrics.pipeline import PipelineSummary, pipeline_summary
-from metrics.revenue import Attainment, Forecast, attainment, forecast, target_for_period
-from storage import queries
+from metrics.pipeline import PipelineSummary, stalled_deals
+from metrics.revenue import Attainment, Forecast, attainment_from_rollup, target_for_period
+from storage import digest_queries, queries
 from storage.config import RevbotConfig
 from storage.scope import Scope
 
@@ -29,15 +31,27 @@ RISK_DEALS = 5
 # The numbers need no names or joins; the few deals a digest lists get theirs afterwards (`details`).
 WEEKLY_DEAL_COLUMNS = tuple(c for c in queries.PIPELINE_COLUMNS if c != "name")
 DETAIL_COLUMNS = ("id", "name", "account_name", "owner_name", "crm_url")
+POOL_COLUMNS = (*WEEKLY_DEAL_COLUMNS, *DETAIL_COLUMNS[1:])
 Details = Callable[[list[int]], pd.DataFrame]
 
 
 @dataclass(frozen=True)
 class WeeklyInputs:
-    deals: pd.DataFrame  # storage.queries.load_pipeline_deals columns
-    history: pd.DataFrame  # deal_history since the week started
+    """What a weekly digest is computed from: the per-owner SQL groups of `storage.digest_queries`
+    (for everyone, for one team, or for the whole org to be cut per team with `team_slice`), and
+    the few whole deal rows its lists can show."""
+
+    rollup: pd.DataFrame  # digest_queries.deal_rollup groups
+    ages: pd.DataFrame  # digest_queries.open_stage_ages groups
+    advanced: pd.DataFrame  # digest_queries.advanced_by_owner, last week
+    close_changes: pd.DataFrame  # digest_queries.close_date_changes, last week
+    won: pd.DataFrame  # digest_queries.won_by_day, quarter start to today
+    pool: pd.DataFrame  # prepared open deals (WEEKLY_DEAL_COLUMNS): see `pool_floor`
+    pool_floor: int | None  # `pool` holds every open deal worth at least this many cents (None: no such rule) ...
+    pool_owners: frozenset[int] | None  # ... and every open deal of these owners (None: of every owner)
     targets: pd.DataFrame  # bookings targets of the scope for the quarter
-    details: Details | None = None  # deal ids -> DETAIL_COLUMNS, for the listed deals; None: in `deals`
+    details: Details | None = None  # deal ids -> DETAIL_COLUMNS, for the listed deals; None: in `pool`
+    planned: frozenset[frozenset[int]] = frozenset()  # owner sets whose lists `pool` was read for
 
 
 @dataclass(frozen=True)
@@ -89,17 +103,57 @@ def team_targets(session: Session, period: Period, *, team_id: int | None, membe
     return team_rows if not team_rows.empty else every[every["user_id"].notna()]
 
 
-def load_weekly(session: Session, config: RevbotConfig, scope: Scope, *, today: date, team_id: int | None = None
-                ) -> WeeklyInputs:
+def _owner_ids(scope: Scope) -> set[int] | None:
+    return None if scope.is_everyone else set(scope.owner_ids or ())
+
+
+def list_floor(rollup: pd.DataFrame, ages: pd.DataFrame, config: RevbotConfig, *, today: date) -> int | None:
+    """The smallest deal (cents) that can appear in a digest's top-deal or risk list, for the
+    groups of one owner set; None when any open deal can."""
+    stalled = rollups.stalled_groups(ages, rollups.stage_medians(ages), config=config)
+    return rollups.floor_for_lists(rollup, stalled, top=TOP_DEALS, risks=RISK_DEALS)
+
+
+def load_weekly(session: Session, config: RevbotConfig, scope: Scope, *, today: date, team_id: int | None = None,
+                list_owner_sets: Iterable[set[int]] = ()) -> WeeklyInputs:
+    """A scope's weekly inputs: five GROUP BY queries plus the few deal rows its lists can show
+    (and those of `list_owner_sets`, the teams a run will cut from these inputs)."""
     quarter = fiscal_quarter(today, config.fiscal_year_start_month)
     week = last_week(today)
-    span = (min(quarter.start, week.start), max(quarter.end, today))
-    deals = queries.load_pipeline_deals(session, scope, span, columns=WEEKLY_DEAL_COLUMNS)
-    history = data.load_open_deal_history(session, scope, since=week.start, until=week.end + timedelta(days=1),
-                                          fields=("stage", "close_date"))
-    targets = team_targets(session, quarter, team_id=team_id,
-                           member_ids=None if scope.owner_ids is None else set(scope.owner_ids))
-    return WeeklyInputs(deals=deals, history=history, targets=targets, details=deal_details(session, scope))
+    owner_ids = _owner_ids(scope)
+    fx = config.fx_rates
+    until = week.end + timedelta(days=1)
+    rollup = rollups.with_categories(digest_queries.deal_rollup(
+        session, quarter=(quarter.start, quarter.end), week=(week.start, week.end), today=today, fx_rates=fx,
+        probabilities={s.name.lower(): s.probability for s in config.stages}, owner_ids=owner_ids), config)
+    ages = rollups.with_days_in_stage(digest_queries.open_stage_ages(
+        session, today=today, stalled_after_days=config.pipeline.stalled_after_days, fx_rates=fx, owner_ids=owner_ids),
+        today=today)
+    advanced = digest_queries.advanced_by_owner(session, since=week.start, until=until, fx_rates=fx,
+                                                stage_order={s.name: i for i, s in enumerate(config.stages)},
+                                                owner_ids=owner_ids)
+    changes = digest_queries.close_date_changes(session, since=week.start, until=until, fx_rates=fx,
+                                                owner_ids=owner_ids)
+    won = digest_queries.won_by_day(session, start=quarter.start, end=today, fx_rates=fx, owner_ids=owner_ids)
+    floor, full_owners = _pool_rule([(ids, list_floor(rollups.owners(rollup, ids), rollups.owners(ages, ids), config,
+                                                      today=today)) for ids in [owner_ids, *list_owner_sets]])
+    ids = digest_queries.open_deal_ids_from(session, min_cents=floor, every_deal_of=full_owners, fx_rates=fx,
+                                            owner_ids=owner_ids)
+    # The listed deals' names come with them: one query for every digest cut from these inputs.
+    pool = prepare_deals(queries.load_deals(session, Scope.everyone(), deal_ids=ids, columns=POOL_COLUMNS), config)
+    targets = team_targets(session, quarter, team_id=team_id, member_ids=owner_ids)
+    return WeeklyInputs(rollup=rollup, ages=ages, advanced=advanced, close_changes=changes, won=won, pool=pool,
+                        pool_floor=floor, pool_owners=full_owners, targets=targets,
+                        planned=frozenset(frozenset(ids) for ids in list_owner_sets))
+
+
+def _pool_rule(floors: list[tuple[set[int] | None, int | None]]) -> tuple[int | None, frozenset[int] | None]:
+    """Which open deals to read so that every owner set's lists are complete: those worth at least
+    the lowest floor, plus every open deal of the owner sets with too few groups to bound theirs."""
+    if any(ids is None and floor is None for ids, floor in floors):
+        return None, None
+    known = [floor for _, floor in floors if floor is not None]
+    return (min(known) if known else None), frozenset().union(*(ids for ids, floor in floors if floor is None))
 
 
 def deal_details(session: Session, scope: Scope) -> Details:
@@ -107,90 +161,80 @@ def deal_details(session: Session, scope: Scope) -> Details:
     return lambda ids: queries.load_deals(session, scope, deal_ids=ids, columns=DETAIL_COLUMNS)
 
 
-def load_weekly_org(session: Session, config: RevbotConfig, *, today: date) -> WeeklyInputs:
+def load_weekly_org(session: Session, config: RevbotConfig, *, today: date,
+                    teams: Iterable[set[int]] | None = None) -> WeeklyInputs:
     """The whole org's weekly inputs, loaded once: the Monday digest reads them as they are and
-    every team digest takes its slice with `team_slice` (one pass over the deals instead of one
-    per team; a big org's team digests then cost one load plus a cheap in-memory split each)."""
-    inputs = load_weekly(session, config, Scope.everyone(), today=today)
-    # Prepared once here; the marker travels with every slice, so compute_weekly does not redo it.
-    return WeeklyInputs(deals=prepare_deals(inputs.deals, config), history=inputs.history, targets=inputs.targets,
-                        details=inputs.details)
+    every team digest (`teams`: their member ids; default every team's) takes its slice with
+    `team_slice`, a few in-memory sums instead of its own queries."""
+    from digests.team import team_members  # team builds on this module
+
+    member_sets = list(teams) if teams is not None else list(team_members(session).values())
+    return load_weekly(session, config, Scope.everyone(), today=today, list_owner_sets=member_sets)
 
 
 def team_slice(org: WeeklyInputs, member_ids: set[int], targets: pd.DataFrame, details: Details | None = None
                ) -> WeeklyInputs:
-    """One team's weekly inputs cut from the org's: the same rows, in the same order, that
-    `load_weekly` would read for a scope of `member_ids`, so the digest comes out identical."""
-    owners = org.deals["owner_id"]
-    deals = org.deals[owners.isin(member_ids) & owners.notna()].reset_index(drop=True)
-    # movement() only counts history of the team's own open deals; keep just those deals' rows.
-    history = org.history[org.history["deal_id"].isin(deals["id"])].reset_index(drop=True)
-    return WeeklyInputs(deals=deals, history=history, targets=targets, details=details or org.details)
+    """One team's weekly inputs cut from the org's: its members' groups and listed-deal rows,
+    the same that `load_weekly` reads for a scope of `member_ids`, so the digest comes out identical
+    (when `covers` says the org's rows include every deal the team's lists can show)."""
+    def cut(frame: pd.DataFrame) -> pd.DataFrame:
+        return rollups.owners(frame, member_ids).reset_index(drop=True)
+
+    return WeeklyInputs(rollup=cut(org.rollup), ages=cut(org.ages), advanced=cut(org.advanced),
+                        close_changes=cut(org.close_changes), won=cut(org.won), pool=cut(org.pool),
+                        pool_floor=org.pool_floor, pool_owners=org.pool_owners, targets=targets,
+                        details=details or org.details, planned=org.planned)
 
 
-def movement(deals: pd.DataFrame, history: pd.DataFrame, week: Period, config: RevbotConfig) -> list[Movement]:
-    """New, advanced, slipped, won, lost during `week` (count and amount in reporting currency)."""
-    start, end = pd.Timestamp(week.start_datetime), pd.Timestamp(week.end_exclusive_datetime)
-    created = deals[(deals["created_at"] >= start) & (deals["created_at"] < end)]
-    closed = deals[deals["is_closed"] & (deals["close_date"] >= start) & (deals["close_date"] < end)]
-    won, lost = closed[closed["is_won"]], closed[~closed["is_won"]]
-    order = {s.name: i for i, s in enumerate(config.stages)}
-    advanced_ids: set[int] = set()
-    slipped_ids: set[int] = set()
-    if not history.empty:
-        stages = history[history["field"] == "stage"]
-        forward = stages["new_value"].map(order) > stages["old_value"].map(order)
-        advanced_ids = set(stages[forward]["deal_id"].astype(int))
-        dates = history[history["field"] == "close_date"]
-        new_date = pd.to_datetime(dates["new_value"], errors="coerce")
-        later = new_date > pd.to_datetime(dates["old_value"], errors="coerce")
-        slipped_ids = set(dates[later]["deal_id"].astype(int))
-    open_deals = deals[~deals["is_closed"]]
-    advanced = open_deals[open_deals["id"].isin(advanced_ids)]
-    slipped = open_deals[open_deals["id"].isin(slipped_ids)]
+def covers(inputs: WeeklyInputs, member_ids: set[int], config: RevbotConfig, *, today: date) -> bool:
+    """Whether `inputs.pool` holds every deal the lists of these members' groups can show."""
+    if inputs.pool_owners is None or member_ids in inputs.planned or member_ids <= inputs.pool_owners:
+        return True
+    floor = list_floor(inputs.rollup, inputs.ages, config, today=today)
+    return floor is not None and inputs.pool_floor is not None and floor >= inputs.pool_floor
 
-    def total(frame: pd.DataFrame) -> float:
-        return round(float(frame["amount_rc"].sum()), 2) if len(frame) else 0.0
 
+def movement(groups: rollups.Sums, inputs: WeeklyInputs) -> list[Movement]:
+    """New, advanced, slipped, won, lost during last week (count and amount in reporting currency)."""
+    created, closed, is_won = groups["created_w"], groups["closed_w"], groups["is_won"]
+    slipped = rollups.slipped(inputs.close_changes)
     return [
-        Movement("New", len(created), total(created)),
-        Movement("Advanced", len(advanced), total(advanced)),
-        Movement("Slipped", len(slipped), total(slipped)),
-        Movement("Won", len(won), total(won)),
-        Movement("Lost", len(lost), total(lost)),
+        Movement("New", groups.count(created), groups.money(created)),
+        Movement("Advanced", int(inputs.advanced["count"].sum()), rollups.cents_total(inputs.advanced)),
+        Movement("Slipped", len(slipped), rollups.cents_total(slipped)),
+        Movement("Won", groups.count(closed & is_won), groups.money(closed & is_won)),
+        Movement("Lost", groups.count(closed & ~is_won), groups.money(closed & ~is_won)),
     ]
 
 
-def win_rate_and_velocity(deals: pd.DataFrame, quarter: Period) -> tuple[float | None, float | None, float | None]:
+def win_rate_and_velocity(groups: rollups.Sums) -> tuple[float | None, float | None, float | None]:
     """Win rate (won ÷ closed, by count) and average sales cycle of deals closed this quarter;
     velocity = open deals × average won amount × win rate ÷ cycle days (money per day)."""
-    start, end = pd.Timestamp(quarter.start), pd.Timestamp(quarter.end)
-    closed = deals[deals["is_closed"] & (deals["close_date"] >= start) & (deals["close_date"] <= end)]
-    if closed.empty:
+    closed = groups["is_closed"] & groups["closing"]
+    closed_count = groups.count(closed)
+    if not closed_count:
         return None, None, None
-    won = closed[closed["is_won"]]
-    rate = len(won) / len(closed)
-    if won.empty:
+    won = closed & groups["is_won"]
+    won_count = groups.count(won)
+    rate = won_count / closed_count
+    if not won_count:
         return rate, None, None
-    cycle = float((won["close_date"] - won["created_at"].dt.normalize()).dt.days.clip(lower=1).mean())
-    open_count = int((~deals["is_closed"]).sum())
-    velocity = open_count * float(won["amount_rc"].mean()) * rate / cycle
+    with_days = int(groups["cycle_deals"][won].sum())
+    cycle = float(groups["cycle_days"][won].sum()) / with_days if with_days else float("nan")
+    open_count = groups.count(~groups["is_closed"])
+    velocity = open_count * (groups.money(won) / won_count) * rate / cycle
     return rate, cycle, velocity
 
 
-def weekly_bookings(deals: pd.DataFrame, *, start: date, today: date) -> pd.Series:
+def weekly_bookings(won: pd.DataFrame, *, start: date, today: date) -> pd.Series:
     """Cumulative closed-won (reporting currency) at the end of each week from `start` to today."""
-    frame = deals  # already prepared
-    won = frame[frame["is_closed"] & frame["is_won"] & (frame["close_date"] >= pd.Timestamp(start))
-                & (frame["close_date"] <= pd.Timestamp(today))]
     ends = []
     day = start + timedelta(days=6)
     while day < today:
         ends.append(day)
         day += timedelta(days=7)
     ends.append(today)
-    values = [float(won.loc[won["close_date"] <= pd.Timestamp(end), "amount_rc"].sum()) for end in ends]
-    return pd.Series(values, index=pd.to_datetime(ends))
+    return pd.Series(rollups.cumulative_by_week(won, ends), index=pd.to_datetime(ends))
 
 
 def _deal_row(row: pd.Series) -> dict:
@@ -215,40 +259,79 @@ def _with_details(details: Details, *frames: pd.DataFrame) -> tuple[pd.DataFrame
                  for frame in frames)
 
 
+def pipeline_from_groups(inputs: WeeklyInputs, groups: rollups.Sums, config: RevbotConfig, *, quarter: Period,
+                         today: date) -> PipelineSummary:
+    """`metrics.pipeline.pipeline_summary` of the scope from its groups. `stalled` lists only the
+    deals of `pool` (the biggest, all a digest shows) and `past_due` none: the digest shows their
+    counts and amounts, which cover every deal."""
+    is_open = ~groups["is_closed"]
+    closing, created, late = is_open & groups["closing"], groups["created_q"], is_open & groups["past_due"]
+    open_groups = inputs.rollup[is_open]
+    medians = rollups.stage_medians(inputs.ages)
+    stuck = rollups.stalled_groups(inputs.ages, medians, config=config)
+    return PipelineSummary(
+        period=quarter,
+        currency=config.reporting_currency,
+        total=groups.money(is_open),
+        weighted=groups.money(is_open, "weighted_cents"),
+        count=groups.count(is_open),
+        by_stage=rollups.by_stage(open_groups, config),
+        by_forecast_category=rollups.by_forecast_category(open_groups),
+        closing_in_period=groups.money(closing),
+        closing_in_period_count=groups.count(closing),
+        closing_in_period_weighted=groups.money(closing, "weighted_cents"),
+        created_in_period=groups.money(created),
+        created_in_period_count=groups.count(created),
+        past_due=inputs.pool.iloc[0:0],
+        stalled=stalled_deals(_at_least(inputs.pool, rollups.nth_largest(stuck["max_cents"], RISK_DEALS)),
+                              today=today, config=config, stage_medians=medians),
+        past_due_count=groups.count(late),
+        past_due_amount=groups.money(late),
+        stalled_count=int(stuck["count"].sum()),
+        stalled_amount=rollups.cents_total(stuck),
+    )
+
+
+def _at_least(pool: pd.DataFrame, cents: int | None) -> pd.DataFrame:
+    """The pool's deals worth at least `cents` (all when None): no deal below can make a list."""
+    return pool if cents is None else pool[pool["amount_rc"].to_numpy() * 100 >= cents - 1]
+
+
 def compute_weekly(inputs: WeeklyInputs, config: RevbotConfig, *, today: date, title: str, scope_label: str
                    ) -> WeeklyDigest:
     quarter = fiscal_quarter(today, config.fiscal_year_start_month)
-    week = last_week(today)
-    deals = prepare_deals(inputs.deals, config)
-    summary = pipeline_summary(deals, period=quarter, config=config, today=today)
+    rollups.check_currencies(inputs.rollup, config)
+    groups = rollups.Sums(inputs.rollup)
+    summary = pipeline_from_groups(inputs, groups, config, quarter=quarter, today=today)
     target = target_for_period(inputs.targets, quarter)
-    rate, cycle, velocity = win_rate_and_velocity(deals, quarter)
-    open_deals = deals[~deals["is_closed"]]
-    closing = open_deals[(open_deals["close_date"] >= pd.Timestamp(quarter.start))
-                         & (open_deals["close_date"] <= pd.Timestamp(quarter.end))]
+    reporting = rollups.in_reporting_currency(inputs.rollup, config)
+    rate, cycle, velocity = win_rate_and_velocity(groups)
+    pool = inputs.pool
+    closing = pool[(pool["close_date"] >= pd.Timestamp(quarter.start))
+                   & (pool["close_date"] <= pd.Timestamp(quarter.end))]
     top = closing.sort_values(["amount_rc", "id"], ascending=[False, True]).head(TOP_DEALS)
-    stalled = summary.stalled
-    risk_rows = stalled.sort_values("amount_rc", ascending=False).head(RISK_DEALS) if len(stalled) else stalled
+    # `stalled` is already biggest first, ties by id: a stable sort keeps that order.
+    risk_rows = summary.stalled.sort_values("amount_rc", ascending=False, kind="stable").head(RISK_DEALS)
     if inputs.details is not None:
         top, risk_rows = _with_details(inputs.details, top, risk_rows)
     return WeeklyDigest(
         title=title,
         scope_label=scope_label,
         quarter=quarter,
-        week=week,
+        week=last_week(today),
         currency=config.reporting_currency,
-        attainment=attainment(deals, period=quarter, target=target, config=config, today=today),
-        forecast=forecast(deals, quarter, config=config),
+        attainment=attainment_from_rollup(reporting, period=quarter, target=target, config=config, today=today),
+        forecast=rollups.forecast(groups, quarter, config),
         pipeline=summary,
-        movement=movement(deals, inputs.history, week, config),
+        movement=movement(groups, inputs),
         win_rate=rate,
         cycle_days=cycle,
         velocity_per_day=velocity,
         top_deals=[_deal_row(r) for _, r in top.iterrows()],
         risks=[_deal_row(r) for _, r in risk_rows.iterrows()],
-        stalled_amount=float(stalled["amount_rc"].sum()) if len(stalled) else 0.0,
-        past_due_amount=float(summary.past_due["amount_rc"].sum()) if len(summary.past_due) else 0.0,
-        bookings_by_week=weekly_bookings(deals, start=quarter.start, today=today),
+        stalled_amount=summary.stalled_amount,
+        past_due_amount=summary.past_due_amount,
+        bookings_by_week=weekly_bookings(inputs.won, start=quarter.start, today=today),
     )
 
 

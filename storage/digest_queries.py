@@ -1,0 +1,402 @@
+"""SQL for the digests and alerts: aggregates grouped in the database, and the few narrow row sets
+the digests and alert rules still read.
+
+The weekly digests (Monday and every team's) are computed from a handful of GROUP BY queries over
+the whole org, grouped by owner, so a run sums each team's owners in memory instead of loading
+hundreds of thousands of deal rows (docs/benchmarks.md, "Digests and alerts"). Money is summed in
+whole cents of the reporting currency, each deal converted and rounded to the cent first, exactly
+as `metrics.money.to_reporting` does per row, so the sums match the row-by-row metrics.
+
+Frames come back with raw database values (SQLite gives date text, PostgreSQL `date` objects);
+callers convert whole columns at once with pandas, which is what keeps the reads fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    cast,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    type_coerce,
+)
+from sqlalchemy import Date as DateType
+from sqlalchemy.orm import Session
+from sqlalchemy.types import NullType
+
+from storage.models import Account, CustomerHealth, Deal, DealHistory, Subscription, Target
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def raw(column: ColumnElement[Any], name: str) -> ColumnElement[Any]:
+    """`column` labelled `name`, without SQLAlchemy's per-row result conversion (date parsing on
+    SQLite, Decimal on PostgreSQL): pandas converts whole columns at once instead."""
+    return type_coerce(column, NullType()).label(name)
+
+
+def rows_frame(session: Session, stmt: Select[Any], columns: Sequence[str]) -> pd.DataFrame:
+    """Run `stmt` and return its rows as a DataFrame with raw values (no per-column conversion)."""
+    return pd.DataFrame.from_records(list(session.execute(stmt).all()), columns=list(columns))
+
+
+def midnight(day: date | datetime) -> datetime:
+    """Timestamps are compared against the start of a day (a date bound means its midnight)."""
+    return day if isinstance(day, datetime) else datetime(day.year, day.month, day.day)
+
+
+def scoped(stmt: Select[Any], owner_ids: Collection[int] | None, column: ColumnElement[Any]) -> Select[Any]:
+    """`stmt` limited to `owner_ids` (None: everyone; empty: nothing)."""
+    if owner_ids is None:
+        return stmt
+    if not owner_ids:
+        return stmt.where(false())
+    return stmt.where(column.in_(sorted(owner_ids)))
+
+
+def amount_cents(fx_rates: Mapping[str, float]) -> ColumnElement[Any]:
+    """A deal's amount in whole cents of the reporting currency: amount × its currency's rate,
+    rounded once per deal (`metrics.money.to_reporting`); other currencies count 1:1, and callers
+    check the currencies they see against the config (`RevbotConfig.fx_rate` names a missing rate)."""
+    whens = [(Deal.currency == code, Deal.amount * rate) for code, rate in sorted(fx_rates.items())]
+    converted = case(*whens, else_=Deal.amount) if whens else Deal.amount
+    # round(x) with no digits exists for both numeric and double precision on PostgreSQL.
+    return cast(func.round(func.coalesce(converted, 0) * 100), BigInteger)
+
+
+def _stage_probability(probabilities: Mapping[str, float]) -> ColumnElement[Any]:
+    """`metrics.pipeline.stage_probabilities` in SQL: the configured probability of the stage (by
+    lower-cased name), else the deal's own, else 0, clipped to 0–100."""
+    whens = [(func.lower(Deal.stage) == name, literal(float(p))) for name, p in sorted(probabilities.items())]
+    own = func.coalesce(Deal.probability, 0.0)
+    chosen = case(*whens, else_=own) if whens else own
+    return case((chosen < 0, 0.0), (chosen > 100, 100.0), else_=chosen)
+
+
+def _days_between(session: Session, later: ColumnElement[Any], earlier_timestamp: ColumnElement[Any]
+                  ) -> ColumnElement[Any]:
+    """Whole days from the calendar day of a timestamp to a date column."""
+    if session.get_bind().dialect.name == "sqlite":
+        return func.julianday(later) - func.julianday(func.date(earlier_timestamp))
+    return later - cast(earlier_timestamp, DateType)
+
+
+def day_of(session: Session, timestamp: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The calendar day of a timestamp column (SQLite: 'YYYY-MM-DD' text)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return func.date(timestamp)
+    return cast(timestamp, DateType)
+
+
+def _flag(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+    return case((condition, 1), else_=0)
+
+
+# --- weekly digests -------------------------------------------------------------------------------
+
+DEAL_ROLLUP_KEYS = ("owner_id", "currency", "stage", "forecast_category", "is_closed", "is_won", "closing",
+                    "created_q", "created_w", "closed_w", "past_due")
+DEAL_ROLLUP_VALUES = ("count", "cents", "weighted_cents", "max_cents", "cycle_days", "cycle_deals")
+
+
+def deal_rollup(
+    session: Session,
+    *,
+    quarter: tuple[date, date],
+    week: tuple[date, date],
+    today: date,
+    fx_rates: Mapping[str, float],
+    probabilities: Mapping[str, float],
+    owner_ids: Collection[int] | None = None,
+) -> pd.DataFrame:
+    """Every deal a weekly digest counts, grouped by owner, currency, stage, forecast category,
+    open/won and the digest's flags: `closing` (close date in the quarter), `created_q` / `created_w`
+    (created in the quarter / the week), `closed_w` (closed with a close date in the week),
+    `past_due` (open, close date before today). Per group: count, cents (reporting currency, per-deal
+    rounding), weighted_cents (`round(amount_rc × stage probability)` per deal), max_cents, and for
+    won deals closing in the quarter the sum and count of their sales-cycle days (close date − day
+    created, at least 1). Covers the rows `storage.queries.load_pipeline_deals` loads for the span
+    of the quarter and the week."""
+    (q_start, q_end), (w_start, w_end) = quarter, week
+    span_start, span_end = min(q_start, w_start), max(q_end, today)
+    cents = amount_cents(fx_rates)
+    is_open = Deal.is_closed == false()
+    closing = Deal.close_date.between(q_start, q_end)
+    flags = {
+        "closing": _flag(closing),
+        "created_q": _flag(and_(Deal.created_at >= midnight(q_start),
+                                Deal.created_at < midnight(q_end + timedelta(days=1)))),
+        "created_w": _flag(and_(Deal.created_at >= midnight(w_start),
+                                Deal.created_at < midnight(w_end + timedelta(days=1)))),
+        "closed_w": _flag(and_(Deal.is_closed == true(), Deal.close_date.between(w_start, w_end))),
+        "past_due": _flag(and_(is_open, Deal.close_date < today)),
+    }
+    won_in_quarter = and_(Deal.is_closed == true(), Deal.is_won == true(), closing)
+    days = _days_between(session, Deal.close_date, Deal.created_at)
+    cycle = case((won_in_quarter, case((days < 1, 1), else_=days)), else_=None)
+    keys = [Deal.owner_id, Deal.currency, Deal.stage, Deal.forecast_category, Deal.is_closed, Deal.is_won]
+    stmt = select(
+        *(raw(column, name) for column, name in zip(keys, DEAL_ROLLUP_KEYS, strict=False)),
+        *(raw(flag, name) for name, flag in flags.items()),
+        raw(func.count(), "count"),
+        raw(func.sum(cents), "cents"),
+        raw(func.sum(cast(func.round(cents * _stage_probability(probabilities) / 100.0), BigInteger)),
+            "weighted_cents"),
+        raw(func.max(cents), "max_cents"),
+        raw(func.sum(cycle), "cycle_days"),
+        raw(func.count(cycle), "cycle_deals"),
+    ).where(
+        Deal.removed_at.is_(None),
+        or_(is_open, Deal.close_date.between(span_start, span_end),
+            and_(Deal.created_at >= midnight(span_start), Deal.created_at < midnight(span_end + timedelta(days=1)))),
+    )
+    stmt = scoped(stmt, owner_ids, Deal.owner_id).group_by(*keys, *flags.values())
+    frame = rows_frame(session, stmt, (*DEAL_ROLLUP_KEYS, *DEAL_ROLLUP_VALUES))
+    for name in ("is_closed", "is_won", *flags):
+        frame[name] = frame[name].fillna(False).astype(bool)
+    for name in ("count", "cents", "weighted_cents", "max_cents", "cycle_deals"):
+        frame[name] = pd.to_numeric(frame[name]).fillna(0).astype("int64")
+    frame["cycle_days"] = pd.to_numeric(frame["cycle_days"]).astype("float64")
+    frame["owner_id"] = pd.array(pd.to_numeric(frame["owner_id"]), dtype="Int64")
+    return frame
+
+
+STAGE_AGE_COLUMNS = ("owner_id", "stage", "entered_day", "idle", "count", "cents", "max_cents")
+
+
+def open_stage_ages(
+    session: Session,
+    *,
+    today: date,
+    stalled_after_days: int,
+    fx_rates: Mapping[str, float],
+    owner_ids: Collection[int] | None = None,
+) -> pd.DataFrame:
+    """Open deals grouped by owner, stage, the day they entered it and `idle` (no activity, or no
+    creation if never touched, for `stalled_after_days`: `metrics.pipeline.stalled_deals`' rule,
+    days since last touch ≥ N ⇔ touched before midnight of today − N + 1): count, cents,
+    max_cents. Enough for any owner set's median days in stage and its stalled count and amount,
+    whatever those medians are. `entered_day` is NaT when the stage entry time is unknown."""
+    cents = amount_cents(fx_rates)
+    last_touch = func.coalesce(Deal.last_activity_at, Deal.created_at)
+    idle = _flag(last_touch < midnight(today - timedelta(days=stalled_after_days - 1)))
+    entered = day_of(session, Deal.stage_entered_at)
+    stmt = select(
+        raw(Deal.owner_id, "owner_id"), raw(Deal.stage, "stage"), raw(entered, "entered_day"), raw(idle, "idle"),
+        raw(func.count(), "count"), raw(func.sum(cents), "cents"), raw(func.max(cents), "max_cents"),
+    ).where(Deal.removed_at.is_(None), Deal.is_closed == false())
+    stmt = scoped(stmt, owner_ids, Deal.owner_id).group_by(Deal.owner_id, Deal.stage, entered, idle)
+    frame = rows_frame(session, stmt, STAGE_AGE_COLUMNS)
+    frame["owner_id"] = pd.array(pd.to_numeric(frame["owner_id"]), dtype="Int64")
+    frame["entered_day"] = pd.to_datetime(frame["entered_day"], errors="coerce", format="ISO8601")
+    frame["idle"] = frame["idle"].fillna(False).astype(bool)
+    for name in ("count", "cents", "max_cents"):
+        frame[name] = pd.to_numeric(frame[name]).fillna(0).astype("int64")
+    return frame
+
+
+def advanced_by_owner(
+    session: Session,
+    *,
+    since: date,
+    until: date,
+    stage_order: Mapping[str, int],
+    fx_rates: Mapping[str, float],
+    owner_ids: Collection[int] | None = None,
+) -> pd.DataFrame:
+    """Open deals with a stage change to a later stage (by `stage_order`; unknown stages never
+    count) in [since, until), grouped by owner: owner_id, count, cents. Each deal counts once."""
+    def order(column: ColumnElement[Any]) -> ColumnElement[Any]:
+        return case(*((column == name, i) for name, i in sorted(stage_order.items())), else_=None)
+
+    moved = select(DealHistory.deal_id).where(
+        DealHistory.field == "stage",
+        DealHistory.changed_at >= midnight(since),
+        DealHistory.changed_at < midnight(until),
+        order(DealHistory.new_value) > order(DealHistory.old_value),
+    )
+    stmt = select(raw(Deal.owner_id, "owner_id"), raw(func.count(), "count"),
+                  raw(func.sum(amount_cents(fx_rates)), "cents")).where(
+        Deal.removed_at.is_(None), Deal.is_closed == false(), Deal.id.in_(moved))
+    stmt = scoped(stmt, owner_ids, Deal.owner_id).group_by(Deal.owner_id)
+    return _owner_sums(rows_frame(session, stmt, ("owner_id", "count", "cents")))
+
+
+def close_date_changes(
+    session: Session,
+    *,
+    since: date,
+    until: date,
+    fx_rates: Mapping[str, float],
+    owner_ids: Collection[int] | None = None,
+) -> pd.DataFrame:
+    """The close-date changes of open deals in [since, until), oldest first: deal_id, owner_id,
+    cents, old_value, new_value (raw text: the caller parses them, a bad value never slips)."""
+    stmt = select(
+        raw(DealHistory.deal_id, "deal_id"), raw(Deal.owner_id, "owner_id"), raw(amount_cents(fx_rates), "cents"),
+        raw(DealHistory.old_value, "old_value"), raw(DealHistory.new_value, "new_value"),
+    ).join(Deal, Deal.id == DealHistory.deal_id).where(
+        Deal.removed_at.is_(None), Deal.is_closed == false(), DealHistory.field == "close_date",
+        DealHistory.changed_at >= midnight(since), DealHistory.changed_at < midnight(until),
+    )
+    stmt = scoped(stmt, owner_ids, Deal.owner_id).order_by(DealHistory.changed_at, DealHistory.id)
+    frame = rows_frame(session, stmt, ("deal_id", "owner_id", "cents", "old_value", "new_value"))
+    frame["deal_id"] = pd.to_numeric(frame["deal_id"]).astype("int64")
+    frame["owner_id"] = pd.array(pd.to_numeric(frame["owner_id"]), dtype="Int64")
+    frame["cents"] = pd.to_numeric(frame["cents"]).fillna(0).astype("int64")
+    return frame
+
+
+def won_by_day(
+    session: Session, *, start: date, end: date, fx_rates: Mapping[str, float],
+    owner_ids: Collection[int] | None = None,
+) -> pd.DataFrame:
+    """Closed-won with a close date in [start, end], grouped by owner and close date: owner_id,
+    close_date (datetime64), cents."""
+    stmt = select(raw(Deal.owner_id, "owner_id"), raw(Deal.close_date, "close_date"),
+                  raw(func.sum(amount_cents(fx_rates)), "cents")).where(
+        Deal.removed_at.is_(None), Deal.is_closed == true(), Deal.is_won == true(), Deal.close_date.between(start, end))
+    stmt = scoped(stmt, owner_ids, Deal.owner_id).group_by(Deal.owner_id, Deal.close_date)
+    frame = rows_frame(session, stmt, ("owner_id", "close_date", "cents"))
+    frame["owner_id"] = pd.array(pd.to_numeric(frame["owner_id"]), dtype="Int64")
+    frame["close_date"] = pd.to_datetime(frame["close_date"], format="ISO8601")
+    frame["cents"] = pd.to_numeric(frame["cents"]).fillna(0).astype("int64")
+    return frame
+
+
+def open_deal_ids_from(
+    session: Session, *, min_cents: int | None, every_deal_of: Collection[int] | None, fx_rates: Mapping[str, float],
+    owner_ids: Collection[int] | None = None,
+) -> list[int]:
+    """Ids of the open deals worth at least `min_cents`, plus every open deal of the owners in
+    `every_deal_of` (None: of everyone): the candidates for digests' top-deal and risk lists, so
+    only a handful of whole rows is read."""
+    stmt = select(Deal.id).where(Deal.removed_at.is_(None), Deal.is_closed == false())
+    if every_deal_of is not None:
+        wanted = [amount_cents(fx_rates) >= min_cents] if min_cents is not None else []
+        if every_deal_of:
+            wanted.append(Deal.owner_id.in_(sorted(every_deal_of)))
+        stmt = stmt.where(or_(*wanted) if wanted else false())
+    return [int(i) for i in session.scalars(scoped(stmt, owner_ids, Deal.owner_id))]
+
+
+def _owner_sums(frame: pd.DataFrame) -> pd.DataFrame:
+    frame["owner_id"] = pd.array(pd.to_numeric(frame["owner_id"]), dtype="Int64")
+    for name in ("count", "cents"):
+        frame[name] = pd.to_numeric(frame[name]).fillna(0).astype("int64")
+    return frame
+
+
+# --- retention summary ------------------------------------------------------------------------------
+
+RETENTION_TOTALS = ("before", "now", "base", "base_now", "base_kept", "churned")
+
+
+def retention_totals(session: Session, *, start: date, today: date, fx_rates: Mapping[str, float]
+                     ) -> dict[str, int]:
+    """MRR per account on `start` and on `today` (subscription-row semantics of storage.models:
+    start_date <= day and (active or day < end_date)), in cents of the reporting currency with
+    per-row rounding, summed in SQL to: before, now (all accounts); base (accounts paying on
+    `start`), base_now (their MRR today), base_kept (today's MRR capped at `start`'s), churned
+    (base accounts paying nothing today). Every sum in whole cents."""
+    whens = [(Subscription.currency == code, Subscription.mrr * rate) for code, rate in sorted(fx_rates.items())]
+    converted = case(*whens, else_=Subscription.mrr) if whens else Subscription.mrr
+    cents = cast(func.round(func.coalesce(converted, 0) * 100), BigInteger)
+
+    def paying_on(day: date) -> ColumnElement[bool]:
+        return and_(Subscription.start_date <= day, or_(Subscription.status == "active", Subscription.end_date > day))
+
+    per_account = select(
+        Subscription.account_id.label("account_id"),
+        func.sum(case((paying_on(start), cents), else_=0)).label("before"),
+        func.sum(case((paying_on(today), cents), else_=0)).label("now"),
+    ).where(Subscription.start_date <= today,
+            or_(Subscription.status == "active", Subscription.end_date > start)).group_by(
+        Subscription.account_id).subquery()
+    before, now = per_account.c.before, per_account.c.now
+    in_base = before > 0
+    stmt = select(
+        raw(func.coalesce(func.sum(before), 0), "before"),
+        raw(func.coalesce(func.sum(now), 0), "now"),
+        raw(func.coalesce(func.sum(case((in_base, before), else_=0)), 0), "base"),
+        raw(func.coalesce(func.sum(case((in_base, now), else_=0)), 0), "base_now"),
+        raw(func.coalesce(func.sum(case((in_base, case((now < before, now), else_=before)), else_=0)), 0),
+            "base_kept"),
+        raw(func.coalesce(func.sum(case((and_(in_base, now <= 0), 1), else_=0)), 0), "churned"),
+    )
+    row = session.execute(stmt).one()
+    return {name: int(value) for name, value in zip(RETENTION_TOTALS, row, strict=True)}
+
+
+def subscription_currencies(session: Session) -> list[str | None]:
+    return list(session.scalars(select(Subscription.currency).distinct()))
+
+
+def has_subscriptions(session: Session) -> bool:
+    return session.execute(select(Subscription.id).limit(1)).first() is not None
+
+
+# --- alerts ------------------------------------------------------------------------------------------
+
+HISTORY_COLUMNS = ("deal_id", "field", "old_value", "new_value", "changed_at")
+
+
+def history_since(session: Session, *, since: datetime, owner_ids: Collection[int] | None = None) -> pd.DataFrame:
+    """Changes (stage, amount, close date, ...) observed since `since` on deals not removed: raw
+    columns, `changed_at` converted once."""
+    stmt = select(*(raw(getattr(DealHistory, c), c) for c in HISTORY_COLUMNS)).join(
+        Deal, Deal.id == DealHistory.deal_id).where(DealHistory.changed_at >= since, Deal.removed_at.is_(None))
+    frame = rows_frame(session, scoped(stmt, owner_ids, Deal.owner_id), HISTORY_COLUMNS)
+    frame["changed_at"] = pd.to_datetime(frame["changed_at"], format="ISO8601")
+    return frame
+
+
+RENEWAL_COLUMNS = ("account_id", "mrr", "currency", "end_date", "account_name", "owner_id", "crm_id")
+
+
+def renewing_subscriptions(session: Session, *, today: date, until: date,
+                           owner_ids: Collection[int] | None = None) -> pd.DataFrame:
+    """Active subscription rows ending in [today, until], with their account's name, owner and CRM
+    id: raw columns."""
+    stmt = select(
+        *(raw(c, c.key) for c in (Subscription.account_id, Subscription.mrr, Subscription.currency,
+                                   Subscription.end_date)),
+        raw(Account.name, "account_name"), raw(Account.owner_id, "owner_id"), raw(Account.crm_id, "crm_id"),
+    ).join(Account, Account.id == Subscription.account_id).where(
+        Subscription.status == "active", Subscription.end_date >= today, Subscription.end_date <= until)
+    return rows_frame(session, scoped(stmt, owner_ids, Account.owner_id), RENEWAL_COLUMNS)
+
+
+HEALTH_COLUMNS = ("account_id", "date", "health_score", "usage", "open_tickets", "nps")
+
+
+def health_since(session: Session, account_ids: Sequence[int], *, since: date) -> pd.DataFrame:
+    """Health snapshots of `account_ids` since `since`: raw columns, `date` converted once."""
+    if not account_ids:
+        return pd.DataFrame(columns=list(HEALTH_COLUMNS))
+    stmt = select(*(raw(getattr(CustomerHealth, c), c) for c in HEALTH_COLUMNS)).where(
+        CustomerHealth.account_id.in_(account_ids), CustomerHealth.date >= since)
+    frame = rows_frame(session, stmt, HEALTH_COLUMNS)
+    frame["date"] = pd.to_datetime(frame["date"], format="ISO8601")
+    return frame
+
+
+def bookings_targets(session: Session, start: date, end: date) -> pd.DataFrame:
+    """Bookings targets overlapping [start, end]."""
+    stmt = select(Target.user_id, Target.team_id, Target.period_start, Target.period_end, Target.amount).where(
+        Target.metric == "bookings", Target.period_start <= end, Target.period_end >= start)
+    return pd.DataFrame([tuple(r) for r in session.execute(stmt).all()],
+                        columns=["user_id", "team_id", "period_start", "period_end", "amount"])
