@@ -17,7 +17,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 Pick = Callable[[list[str]], Sequence[str]]
-TEXT = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' own "str" dtype, on Arrow memory
+try:  # pandas' own "str" dtype (NaN for missing), on Arrow memory
+    TEXT = pd.StringDtype("pyarrow", na_value=np.nan)
+except TypeError:  # pandas < 2.3 spells it differently
+    TEXT = pd.StringDtype("pyarrow_numpy")
 _BLOCK_BYTES = 4 << 20
 
 

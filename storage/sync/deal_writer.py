@@ -13,14 +13,14 @@ import pandas as pd
 from sqlalchemy import Connection
 
 from storage.models import HISTORY_FIELDS, Deal
+from storage.sync.deal_diff import diff_deals
 from storage.sync.deals import DealFrame
-from storage.sync.history import differs, history_rows
+from storage.sync.history import history_rows
 from storage.sync.references import Created, resolve_accounts, resolve_owners, user_labels
 from storage.sync.sqlvalues import (
     date_text,
     datetime_text,
     insert_frame,
-    stored_text,
     update_frame_rows,
     update_many,
 )
@@ -117,26 +117,13 @@ def write_deals(
             frame[column] = None
 
     columns = written_columns(deals.present)
-    old = _load_existing(connection, frame["crm_id"], columns)
-    is_new = old["id"].isna()
-    incoming_entered = frame["stage_entered_at"]
-    frame["created_at"] = frame["created_at"].where(frame["created_at"].notna(), old["created_at"])
-    frame["created_at"] = frame["created_at"].where(frame["created_at"].notna(), now_text)
-    stage_changed = ~is_new & differs(old["stage"], frame["stage"])
-    frame["stage_entered_at"] = incoming_entered.where(
-        incoming_entered.notna(),
-        old["stage_entered_at"].where(~stage_changed, now_text).where(~is_new, frame["created_at"]),
-    )
-
-    changed = pd.Series(False, index=frame.index)
-    for column in columns:
-        changed |= differs(old[column], frame[column], money=column == "amount")
-    updates = ~is_new & changed
+    diff = diff_deals(connection, frame, columns, _select_columns(columns), now_text)
+    is_new = diff.is_new
     counts.inserted = int(is_new.sum())
-    counts.updated = int(updates.sum())
-    counts.unchanged = int((~is_new & ~changed).sum())
+    counts.updated = len(diff.updates)
+    counts.unchanged = diff.unchanged
 
-    history = _history(connection, frame[updates], old[updates], history_fields, deals.present, now_text)
+    history = _history(connection, diff.updates, diff.old, history_fields, deals.present, now_text)
     counts.history_rows = len(history)
 
     total = counts.inserted + counts.updated
@@ -147,7 +134,7 @@ def write_deals(
     insert_columns = ["crm_id", *DEAL_COLUMNS]
     with bulk_load(connection, counts.inserted):
         insert_frame(connection, "deals", frame[is_new], insert_columns, on_chunk=advance)
-    update_frame = frame[updates].assign(id=old["id"][updates].astype("int64"))
+    update_frame = diff.updates.assign(id=diff.old["id"].astype("int64"))
     update_frame_rows(connection, "deals", update_frame, columns, on_chunk=advance)
     insert_frame(connection, "deal_history", history, list(history.columns))
     if full:
@@ -180,26 +167,10 @@ def bulk_load(connection: Connection, rows: int) -> Iterator[None]:
         connection.exec_driver_sql(f"PRAGMA cache_size = {int(previous_cache)}")
 
 
-def _load_existing(connection: Connection, crm_ids: pd.Series, columns: list[str]) -> pd.DataFrame:
-    """Stored deals aligned to the incoming rows (all-missing where a deal is new). Only the
-    columns the diff needs, fetched as plain DB-API tuples and built column by column."""
+def _select_columns(columns: list[str]) -> list[str]:
+    """What the diff reads of each stored deal: only the columns it compares or fills in from."""
     needed = ["owner_id", "stage", "created_at", "stage_entered_at", *columns]
-    select_columns = ["id", "crm_id", *dict.fromkeys(c for c in DEAL_COLUMNS if c in needed)]
-    cursor = connection.connection.cursor()
-    try:
-        cursor.execute(f"SELECT {', '.join(select_columns)} FROM deals WHERE crm_id IS NOT NULL")
-        fetched = cursor.fetchall()
-    finally:
-        cursor.close()
-    values = list(zip(*fetched, strict=True)) if fetched else [()] * len(select_columns)
-    stored = pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in zip(select_columns, values, strict=True)})
-    del fetched, values
-    for column in ("close_date", "created_at", "last_activity_at", "stage_entered_at", "removed_at"):
-        if column in stored:
-            stored[column] = stored_text(stored[column], column)
-    aligned = stored.set_index("crm_id").reindex(crm_ids.to_numpy())
-    aligned.index = crm_ids.index
-    return aligned
+    return ["id", "crm_id", *dict.fromkeys(c for c in DEAL_COLUMNS if c in needed)]
 
 
 def _history(

@@ -1,0 +1,135 @@
+"""Comparing incoming deals with stored ones, a chunk of stored rows at a time.
+
+The stored deals are read with one query but fetched `CHUNK` rows at a time, matched to the
+incoming rows by CRM id, and compared; only the stored rows that changed are kept (for history
+and the UPDATE). So a re-import of a million unchanged deals never holds the million stored rows
+next to the million incoming ones, which is what used to push it past 2 GB.
+
+The rules are those of docs/sync.md: `created_at` and `stage_entered_at` are filled in before
+the comparison (from the input, else the stored value, else the sync time), and a deal counts as
+changed when any written column differs (`history.differs`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection
+
+from storage.sync.history import differs
+from storage.sync.sqlvalues import stored_text
+
+CHUNK = 100_000
+_STORED_TIMES = ("close_date", "created_at", "last_activity_at", "stage_entered_at", "removed_at")
+
+
+@dataclass
+class DealDiff:
+    is_new: pd.Series  # per incoming row
+    unchanged: int
+    updates: pd.DataFrame  # incoming rows that changed, in input order
+    old: pd.DataFrame  # their stored values (same index), with `id`
+
+
+def diff_deals(
+    connection: Connection,
+    frame: pd.DataFrame,
+    columns: list[str],
+    select_columns: list[str],
+    now_text: str,
+) -> DealDiff:
+    """Compare `frame` (modified in place: `created_at` / `stage_entered_at` filled in) with the
+    stored deals; `select_columns` starts with id, crm_id."""
+    incoming = pd.Index(frame["crm_id"].to_numpy(dtype=object))
+    matched = np.zeros(len(frame), dtype=bool)
+    incoming_entered = frame["stage_entered_at"].copy()
+    changed_parts: list[pd.DataFrame] = []
+    changed_positions: list[np.ndarray] = []
+    unchanged = 0
+    for stored in _stored_chunks(connection, select_columns, whole=not incoming.is_unique):
+        positions, stored = _match(incoming, stored)
+        if not len(positions):
+            continue
+        matched[positions] = True
+        old = stored.drop(columns="crm_id")
+        old.index = frame.index[positions]
+        new_created = _fill(frame["created_at"].iloc[positions], old["created_at"], now_text)
+        frame.iloc[positions, frame.columns.get_loc("created_at")] = new_created.to_numpy(dtype=object)
+        entered = incoming_entered.iloc[positions]
+        stage_changed = differs(old["stage"], frame["stage"].iloc[positions])
+        kept = old["stage_entered_at"].where(~stage_changed, now_text)
+        frame.iloc[positions, frame.columns.get_loc("stage_entered_at")] = entered.where(
+            entered.notna(), kept
+        ).to_numpy(dtype=object)
+        new = frame.iloc[positions]
+        changed = np.zeros(len(positions), dtype=bool)
+        for column in columns:
+            changed |= differs(old[column], new[column], money=column == "amount").to_numpy()
+        unchanged += int((~changed).sum())
+        if changed.any():
+            changed_parts.append(old[changed])
+            changed_positions.append(positions[changed])
+    is_new = pd.Series(~matched, index=frame.index)
+    if is_new.any():
+        fresh = np.flatnonzero(~matched)
+        created = _fill(frame["created_at"].iloc[fresh], None, now_text)
+        frame.iloc[fresh, frame.columns.get_loc("created_at")] = created.to_numpy(dtype=object)
+        entered = incoming_entered.iloc[fresh]
+        frame.iloc[fresh, frame.columns.get_loc("stage_entered_at")] = entered.where(
+            entered.notna(), created
+        ).to_numpy(dtype=object)
+    if changed_parts:
+        order = np.argsort(np.concatenate(changed_positions), kind="stable")  # back to input order
+        old = pd.concat(changed_parts).iloc[order]
+        updates = frame.loc[old.index]
+    else:
+        old = pd.DataFrame(columns=[c for c in select_columns if c != "crm_id"], dtype=object)
+        updates = frame.iloc[:0]
+    return DealDiff(is_new=is_new, unchanged=unchanged, updates=updates, old=old)
+
+
+def _fill(values: pd.Series, stored: pd.Series | None, now_text: str) -> pd.Series:
+    values = values.astype(object)
+    if stored is not None:
+        values = values.where(values.notna(), stored)
+    return values.where(values.notna(), now_text)
+
+
+def _match(incoming: pd.Index, stored: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+    """Positions in the input of the stored rows that it names, and those stored rows."""
+    if incoming.is_unique:
+        found = incoming.get_indexer(stored["crm_id"].to_numpy(dtype=object))
+        keep = found >= 0
+        return found[keep], stored[keep]
+    # The input names a deal twice (an API page overlap): each of its rows is compared with the
+    # one stored deal, as a reindex would; only then is every stored row needed at once.
+    found = pd.Index(stored["crm_id"].to_numpy(dtype=object)).get_indexer(incoming)
+    keep = found >= 0
+    return np.flatnonzero(keep), stored.iloc[found[keep]]
+
+
+def _stored_chunks(connection: Connection, select_columns: list[str], *, whole: bool):  # type: ignore[no-untyped-def]
+    """Stored deals that have a CRM id, as frames of text/numbers, `CHUNK` rows at a time."""
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(f"SELECT {', '.join(select_columns)} FROM deals WHERE crm_id IS NOT NULL")
+        while True:
+            fetched = cursor.fetchall() if whole else cursor.fetchmany(CHUNK)
+            if not fetched:
+                return
+            yield _frame(fetched, select_columns)
+            if whole:
+                return
+    finally:
+        cursor.close()
+
+
+def _frame(fetched: list[tuple], select_columns: list[str]) -> pd.DataFrame:
+    values = list(zip(*fetched, strict=True))
+    stored = pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in zip(select_columns, values, strict=True)})
+    for column in _STORED_TIMES:
+        if column in stored:
+            stored[column] = stored_text(stored[column], column)
+    return stored
