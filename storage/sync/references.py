@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 from sqlalchemy import Connection, text
 
+from storage.sync.parsing import map_distinct
 from storage.sync.sqlvalues import insert_many
 
 
@@ -103,7 +104,7 @@ def resolve_accounts(
     refs = pd.DataFrame({"crm_id": crm_ids, "name": names, "owner_id": owners}).drop_duplicates(["crm_id", "name"])
     keys = load_account_keys(connection)
     missing: dict[str, tuple[str | None, str, int | None]] = {}
-    for crm_id, name, owner_id in refs.itertuples(index=False):
+    for crm_id, name, owner_id in zip(*(refs[c].to_numpy(dtype=object) for c in refs.columns), strict=True):
         crm_id = crm_id if isinstance(crm_id, str) else None
         name = name if isinstance(name, str) else None
         key = account_key(crm_id, name)
@@ -137,11 +138,6 @@ def _match(crm_ids: pd.Series, labels: pd.Series, stored: list[tuple[int, str | 
             if name:
                 exact.setdefault(name, row_id)
                 folded.setdefault(name.casefold(), row_id)
-    ids = crm_ids.map(by_crm).astype("float64")
-    misses = ids.isna() & labels.notna()
-    if misses.any():
-        ids[misses] = labels[misses].map(exact).astype("float64")
-    misses = ids.isna() & labels.notna()
-    if misses.any():
-        ids[misses] = labels[misses].str.casefold().map(folded).astype("float64")
-    return ids
+    by_id = map_distinct(crm_ids, by_crm.get).astype("float64")
+    by_label = map_distinct(labels, lambda label: exact.get(label, folded.get(label.casefold()))).astype("float64")
+    return by_id.where(by_id.notna(), by_label)

@@ -19,15 +19,22 @@ DATE_COLUMNS = frozenset({"close_date", "start_date", "end_date", "date", "perio
 def datetime_text(series: pd.Series) -> pd.Series:
     """datetime64 → `YYYY-MM-DD HH:MM:SS.ffffff` text, None where missing."""
     values = pd.to_datetime(series).to_numpy(dtype="datetime64[us]")
-    text = pd.Series(np.datetime_as_string(values, unit="us"), index=series.index, dtype=object)
-    text = text.str.replace("T", " ", regex=False)
-    return text.where(~pd.isna(values), None)
+    return _distinct_text(values, "us", series.index)
 
 
 def date_text(series: pd.Series) -> pd.Series:
     values = pd.to_datetime(series).to_numpy(dtype="datetime64[D]")
-    text = pd.Series(np.datetime_as_string(values, unit="D"), index=series.index, dtype=object)
-    return text.where(~pd.isna(values), None)
+    return _distinct_text(values, "D", series.index)
+
+
+def _distinct_text(values: np.ndarray, unit: str, index: pd.Index) -> pd.Series:
+    """Format each distinct value once (a million deals share a few thousand dates), so equal
+    dates also share one string object instead of a million copies."""
+    codes, uniques = pd.factorize(values)  # NaT → -1, which picks the trailing None
+    text = np.empty(len(uniques) + 1, dtype=object)
+    text[:-1] = [t.replace("T", " ") for t in np.datetime_as_string(np.asarray(uniques), unit=unit)]
+    text[-1] = None
+    return pd.Series(text[codes], index=index, dtype=object)
 
 
 def stored_text(series: pd.Series, column: str) -> pd.Series:
