@@ -1,6 +1,10 @@
 """`/forecast [team NAME] [PERIOD]`: the cumulative forecast (closed ⊂ commit ⊂ best case ⊂
 pipeline) for deals closing in the period, what it was a week ago (deals rebuilt from
 `deal_history` as of seven days back), and how the pipeline moved in between.
+
+Only the deals created or changed in the last seven days are loaded and rebuilt; the rest come
+as SQL sums (`metrics.forecast_change` explains why that gives the same numbers). Org-wide
+answers are shared per data version (`commands.org_cache`).
 """
 
 from __future__ import annotations
@@ -12,12 +16,22 @@ import pandas as pd
 
 from commands import reply
 from commands.arguments import parse_who, split_words
+from commands.org_cache import org_wide
 from commands.registry import Command, CommandContext, ParseContext, Subject, register
 from commands.rendering import Message
 from commands.targets import target_in_scope
-from metrics.movement import pipeline_bridge, state_at
+from metrics.forecast_change import (
+    as_they_stood,
+    forecast_of,
+    open_cents,
+    state_for_forecast,
+    unchanged_groups,
+    with_unchanged,
+)
+from metrics.movement import Bridge, pipeline_bridge
 from metrics.periods import Period
 from metrics.revenue import Forecast, forecast, ratio
+from storage.forecast_queries import changed_deals_sql, closing_rollup_sql, history_of_deals_sql
 from storage.queries import load_deals, load_history, load_pipeline_deals
 
 LOOKBACK = timedelta(days=7)
@@ -59,26 +73,65 @@ def parse(text: str, ctx: ParseContext) -> tuple[ForecastArgs, Subject]:
 
 def run(args: ForecastArgs, ctx: CommandContext) -> Message:
     period = args.period
-    week_ago = ctx.now - LOOKBACK
-    deals = _deals_for(ctx, period, week_ago)
-    history = load_history(ctx.session, ctx.scope, since=week_ago)
-    now_forecast = forecast(deals, period, config=ctx.config)
-    then_forecast = forecast(as_of(deals, history, week_ago, ctx), period, config=ctx.config)
-    bridge = pipeline_bridge(deals, history, start=week_ago, end=ctx.now, config=ctx.config, period=period)
+    # Shared org-wide answers keep the week-ago moment of the request that computed them (at most
+    # `org_cache.TTL_SECONDS` earlier): a few minutes' shift of a seven-day window.
+    numbers = org_wide(ctx, ("forecast", period.key), lambda: compute(ctx, period, ctx.now - LOOKBACK))
+    week_ago = numbers.week_ago
     target = target_in_scope(ctx.session, ctx.scope, period)
     return reply.answer(
         ctx,
         "forecast.j2",
         fallback=f"Forecast for {ctx.scope.label}, {period.label}",
         period=period,
-        lines=_lines(now_forecast, then_forecast),
+        lines=_lines(numbers.now, numbers.then),
         target=target,
-        commit_vs_target=ratio(now_forecast.commit, target),
+        commit_vs_target=ratio(numbers.now.commit, target),
         week_ago=week_ago,
-        bridge=bridge,
+        bridge=numbers.bridge,
         movements=[
-            (MOVEMENT_LABELS[name], bridge.movements[name]) for name in SHOWN_MOVEMENTS if bridge.movements[name].count
+            (MOVEMENT_LABELS[name], numbers.bridge.movements[name])
+            for name in SHOWN_MOVEMENTS
+            if numbers.bridge.movements[name].count
         ],
+    )
+
+
+@dataclass(frozen=True)
+class ForecastNumbers:
+    week_ago: datetime
+    now: Forecast
+    then: Forecast
+    bridge: Bridge
+
+
+def compute(ctx: CommandContext, period: Period, week_ago: datetime) -> ForecastNumbers:
+    """The forecast now and a week ago and the bridge between, reading rows only for the deals
+    that changed since `week_ago` (see `metrics.forecast_change`); the others come as SQL sums.
+    The same numbers as rebuilding every deal (`full_rebuild`)."""
+    closing = closing_rollup_sql(ctx.session, ctx.scope, period)
+    changed = changed_deals_sql(ctx.session, ctx.scope, period, since=week_ago, today=ctx.today)
+    history = history_of_deals_sql(ctx.session, changed["id"], since=week_ago)
+    unchanged = unchanged_groups(closing, changed, period)
+    stood = as_they_stood(unchanged, ctx.config)
+    bridge = pipeline_bridge(changed, history, start=week_ago, end=ctx.now, config=ctx.config, period=period)
+    return ForecastNumbers(
+        week_ago=week_ago,
+        now=forecast_of(unchanged, changed, period, ctx.config),
+        then=forecast_of(stood, as_of(changed, history, week_ago, ctx), period, ctx.config),
+        bridge=with_unchanged(bridge, open_cents(unchanged, ctx.config)),
+    )
+
+
+def full_rebuild(ctx: CommandContext, period: Period, week_ago: datetime) -> ForecastNumbers:
+    """`compute` the slow, obvious way: every deal that could matter, rebuilt a week back. The
+    reference the fast path is tested against."""
+    deals = _deals_for(ctx, period, week_ago)
+    history = load_history(ctx.session, ctx.scope, since=week_ago)
+    return ForecastNumbers(
+        week_ago=week_ago,
+        now=forecast(deals, period, config=ctx.config),
+        then=forecast(as_of(deals, history, week_ago, ctx), period, config=ctx.config),
+        bridge=pipeline_bridge(deals, history, start=week_ago, end=ctx.now, config=ctx.config, period=period),
     )
 
 
@@ -93,24 +146,9 @@ def _deals_for(ctx: CommandContext, period: Period, since: datetime) -> pd.DataF
 
 
 def as_of(deals: pd.DataFrame, history: pd.DataFrame, moment: datetime, ctx: CommandContext) -> pd.DataFrame:
-    """The deals as they were at `moment`, shaped for `metrics.revenue.forecast`.
-
-    A deal whose stage changed since `moment` without a recorded forecast-category change gets
-    no category, so its stage's configured category applies rather than today's.
-    """
-    state = state_at(deals, history, moment, ctx.config)
-    state = state[state["exists"]].copy()
-    state["is_closed"] = state["status"] != "open"
-    state["is_won"] = state["status"] == "won"
-    if history is None or history.empty:
-        return state
-    later = history[pd.to_datetime(history["changed_at"]) > pd.Timestamp(moment)]
-    category_changed = set(later.loc[later["field"] == "forecast_category", "deal_id"].astype(int))
-    stage_changed = set(later.loc[later["field"] == "stage", "deal_id"].astype(int)) - category_changed
-    state["forecast_category"] = (
-        state["forecast_category"].astype(object).where(~state["id"].astype(int).isin(stage_changed), None)
-    )
-    return state
+    """The deals as they were at `moment`, shaped for `metrics.revenue.forecast`
+    (`metrics.forecast_change.state_for_forecast`)."""
+    return state_for_forecast(deals, history, moment, ctx.config)
 
 
 def _lines(now: Forecast, then: Forecast) -> list[Line]:
