@@ -19,8 +19,10 @@ over the cohort of customers with MRR at the start: new and reactivated customer
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -29,7 +31,10 @@ from metrics.frames import as_timestamp, ensure_datetime
 from metrics.money import from_cents, to_reporting
 from metrics.periods import Period
 from metrics.revenue import ratio
-from storage.config import RevbotConfig
+from storage.config import RenewalRiskWeights, RevbotConfig
+
+if TYPE_CHECKING:
+    from storage.customer_queries import DueRenewal, HealthReadings, RetentionTotals
 
 
 @dataclass(frozen=True)
@@ -284,3 +289,138 @@ def _risk_signals(
             text = f"MRR down {lost:.0%} in the last 90 days" if lost > 0 else None
             signals[account_id]["contraction"] = (lost, text)
     return signals
+
+
+# --- the same numbers from SQL aggregates (`storage.customer_queries`) -----------------------
+# The commands read per-account sums computed in the database instead of every subscription row;
+# these turn them into the values above, equal to what the DataFrame functions give on the same
+# rows (tests/metrics/test_retention_fast.py checks both paths on one fixture).
+
+
+def movements_from_totals(totals: RetentionTotals, period: Period, config: RevbotConfig) -> MrrMovements:
+    """`mrr_movements` from `storage.customer_queries.retention_totals`."""
+    return MrrMovements(
+        period=period,
+        currency=config.reporting_currency,
+        start_mrr=from_cents(totals.start_cents),
+        new=from_cents(totals.new_cents),
+        expansion=from_cents(totals.expansion_cents),
+        contraction=from_cents(totals.contraction_cents),
+        churn=from_cents(totals.churn_cents),
+        reactivation=from_cents(totals.reactivation_cents),
+        end_mrr=from_cents(totals.end_cents),
+        new_customers=totals.new_customers,
+        churned_customers=totals.churned_customers,
+        start_customers=totals.start_customers,
+    )
+
+
+def retention_from_totals(totals: RetentionTotals, period: Period) -> Retention:
+    """`retention` (NRR, GRR, logo churn) from `storage.customer_queries.retention_totals`."""
+    start = totals.start_cents  # the cohort is exactly the accounts paying at the start
+    return Retention(
+        period=period,
+        cohort_start_mrr=from_cents(start),
+        cohort_end_mrr=from_cents(totals.cohort_end_cents),
+        nrr=ratio(totals.cohort_end_cents, start),
+        grr=ratio(totals.kept_cents, start),
+        logo_churn=ratio(totals.churned_customers, totals.start_customers),
+        start_customers=totals.start_customers,
+        churned_customers=totals.churned_customers,
+    )
+
+
+def arr_from_totals(totals: RetentionTotals) -> float:
+    """`arr_on` the totals' ARR day."""
+    return from_cents(totals.arr_day_cents * 12)
+
+
+@dataclass(slots=True)
+class RenewalRisk:
+    """One row of `renewal_risks`: what `renewal_risk` gives per renewal. `reasons` are worked out
+    only when read: an org-wide list scores tens of thousands of renewals and shows ten."""
+
+    account_id: int
+    account_name: str | None
+    owner_id: int | None
+    renewal_date: date
+    arr: float
+    score: float
+    factors: dict[str, tuple[float, float]]  # factor → (risk 0–1, the reading it comes from)
+    weights: RenewalRiskWeights
+    owner_name: str | None = field(default=None)
+
+    @property
+    def reasons(self) -> list[str]:
+        if not self.factors or sum(getattr(self.weights, name) for name in self.factors) == 0:
+            return ["no health data"]
+        ordered = sorted(self.factors.items(), key=lambda item: -getattr(self.weights, item[0]) * item[1][0])
+        texts = ((risk, _reason(name, risk, reading)) for name, (risk, reading) in ordered)
+        return [text for risk, text in texts if text and risk > 0]
+
+
+def _reason(name: str, risk: float, reading: float) -> str | None:
+    """The words `_risk_signals` gives a factor (None below its threshold)."""
+    if name == "health":
+        return f"health score {reading:.0f}/100" if reading < 60 else None
+    if name == "usage_trend":
+        return f"usage down {risk:.0%} in {int(reading)} days" if risk >= 0.1 else None
+    if name == "open_tickets":
+        return f"{int(reading)} open support tickets" if reading >= 2 else None
+    if name == "nps":
+        return f"NPS {int(reading)}" if reading < 0 else None
+    return f"MRR down {risk:.0%} in the last 90 days" if risk > 0 else None
+
+
+def renewal_risks(
+    due: Sequence[DueRenewal], readings: Mapping[int, HealthReadings], *, config: RevbotConfig
+) -> list[RenewalRisk]:
+    """`renewal_risk` from per-account values (`storage.customer_queries.due_renewals` and
+    `health_readings`): the same scores, order and reasons, riskiest first (ties: larger ARR,
+    then account id)."""
+    weights = config.renewal_risk.weights
+    names = ("health", "usage_trend", "open_tickets", "nps", "contraction")
+    weight_of = {name: getattr(weights, name) for name in names}
+    risks = []
+    for renewal in due:
+        factors = _factors(renewal, readings.get(renewal.account_id))
+        weight_sum = sum(weight_of[name] for name in factors)
+        if not factors or weight_sum == 0:
+            score = 0.0
+        else:
+            score = round(100 * sum(weight_of[name] * risk for name, (risk, _) in factors.items()) / weight_sum, 1)
+        risks.append(
+            RenewalRisk(
+                account_id=renewal.account_id,
+                account_name=renewal.account_name,
+                owner_id=renewal.owner_id,
+                renewal_date=renewal.renewal_date,
+                arr=renewal.mrr_cents_now * 12 / 100,
+                score=score,
+                factors=factors,
+                weights=weights,
+            )
+        )
+    # `due` is by account id and sorted() is stable, as the DataFrame sort in `renewal_risk`.
+    return sorted(risks, key=lambda risk: (-risk.score, -risk.arr))
+
+
+def _factors(renewal: DueRenewal, health: HealthReadings | None) -> dict[str, tuple[float, float]]:
+    """factor → (risk, reading) in `_risk_signals`' order, for the factors with data."""
+    factors: dict[str, tuple[float, float]] = {}
+    if health is not None:
+        if health.health_score is not None:
+            score = health.health_score
+            factors["health"] = (min(max((100 - score) / 100, 0.0), 1.0), score)
+        if health.usage_old is not None and health.usage_new is not None and health.usage_span_days is not None:
+            drop = ratio(health.usage_old - health.usage_new, health.usage_old)
+            factors["usage_trend"] = (min(max(drop or 0.0, 0.0), 1.0), health.usage_span_days)
+        if health.open_tickets is not None:
+            factors["open_tickets"] = (min(float(health.open_tickets) / 5, 1.0), health.open_tickets)
+        if health.nps is not None:
+            factors["nps"] = (min(max((50 - float(health.nps)) / 150, 0.0), 1.0), health.nps)
+    old, new = renewal.mrr_cents_before, renewal.mrr_cents_now
+    if old > 0:
+        lost = max(old - new, 0) / old
+        factors["contraction"] = (lost, lost)
+    return factors

@@ -1,0 +1,434 @@
+"""SQL for the customer commands (`/retention`, `/renewals`): per-account MRR and health signals
+aggregated in the database, so a question reads only the rows it needs and returns small results.
+
+`storage.queries.load_subscriptions` + `metrics.retention` load every subscription in scope into
+pandas; on the 1M-deal demo (257k subscriptions, 2.4M health snapshots) an org-wide `/renewals`
+took 20–30 s that way. Here the database sums each account's MRR on the few days a question reads
+and picks each due account's latest health readings; Python only sees one row per due renewal (or
+one row in all, for `/retention`).
+
+Money matches `metrics.money` to the cent: each row's MRR is converted with `config.fx_rate` and
+rounded half-to-even to the cent, as numpy does (`rint(mrr × rate × 100)`), before any sum. A
+currency without a configured rate makes these functions return None so that callers fall back to
+the pandas path, which raises the `ConfigError` that names the missing rate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, NamedTuple
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.orm import Session
+
+from storage.config import RevbotConfig
+from storage.scope import Scope
+
+# Days before the renewal-risk "today" that the usage trend and the contraction factor compare
+# with; `metrics.retention._usage_trend` and `_risk_signals` use the same numbers.
+USAGE_LOOKBACK_DAYS = 60
+CONTRACTION_LOOKBACK_DAYS = 90
+
+
+@dataclass(frozen=True)
+class RetentionTotals:
+    """Sums over the accounts of a scope, in cents of the reporting currency. "start" is each
+    account's MRR the day before the period, "end" on its last day; only positive account totals
+    count (as in `metrics.retention.mrr_by_account_on`)."""
+
+    start_cents: int
+    end_cents: int
+    arr_day_cents: int  # MRR on the day ARR is shown for (not × 12)
+    new_cents: int
+    new_customers: int
+    reactivation_cents: int
+    expansion_cents: int
+    contraction_cents: int
+    churn_cents: int
+    churned_customers: int
+    start_customers: int
+    kept_cents: int  # Σ min(start, end) over the accounts paying at the start
+    cohort_end_cents: int  # Σ end over the accounts paying at the start
+
+
+class DueRenewal(NamedTuple):
+    """An account with an active subscription ending in the window, with its MRR (cents) today
+    and `CONTRACTION_LOOKBACK_DAYS` earlier (0 when not positive). A NamedTuple: an org-wide
+    question makes tens of thousands, and tuples are several times cheaper to build than
+    dataclasses."""
+
+    account_id: int
+    account_name: str | None
+    owner_id: int | None
+    renewal_date: date
+    mrr_cents_now: int
+    mrr_cents_before: int
+
+
+class HealthReadings(NamedTuple):
+    """An account's latest non-missing health readings on or before today, and its first and last
+    usage readings of the last `USAGE_LOOKBACK_DAYS` days (None when there are none)."""
+
+    account_id: int
+    health_score: float | None
+    open_tickets: int | None
+    nps: int | None
+    usage_old: float | None
+    usage_new: float | None
+    usage_span_days: int | None
+
+
+# --- SQL pieces --------------------------------------------------------------------------------
+
+
+def _rate_case(config: RevbotConfig, params: dict[str, Any]) -> str:
+    """SQL for each row's fx rate; NULL for a currency with no configured rate. A missing code or
+    the reporting currency is 1.0, as `RevbotConfig.fx_rate` says."""
+    whens = []
+    for i, (code, rate) in enumerate(sorted(config.fx_rates.items())):
+        if code == config.reporting_currency:
+            continue
+        params[f"fx_code_{i}"], params[f"fx_rate_{i}"] = code, float(rate)
+        whens.append(f"WHEN s.currency = :fx_code_{i} THEN :fx_rate_{i}")
+    params["reporting_currency"] = config.reporting_currency
+    return (
+        "CASE WHEN s.currency IS NULL OR s.currency = '' OR s.currency = :reporting_currency THEN 1.0 "
+        f"{' '.join(whens)} ELSE NULL END"
+    )
+
+
+def _cents(dialect: str, scaled: str) -> str:
+    """SQL rounding `scaled` (a double) to the nearest integer, ties to even, as numpy's `rint`.
+    PostgreSQL's float8 → bigint cast already rounds that way; SQLite's CAST truncates, so the
+    tie and the rounding direction are added back (`scaled - trunc` is exact in binary)."""
+    if dialect == "postgresql":
+        return f"CAST({scaled} AS BIGINT)"
+    trunc = f"CAST({scaled} AS INTEGER)"
+    frac = f"({scaled} - {trunc})"
+    return (
+        f"({trunc} + CASE WHEN {frac} > 0.5 THEN 1 WHEN {frac} < -0.5 THEN -1 "
+        f"WHEN {frac} = 0.5 OR {frac} = -0.5 THEN {trunc} % 2 ELSE 0 END)"
+    )
+
+
+def _active_on(param: str) -> str:
+    """A subscription counts on a day when it has started and is active or not yet ended."""
+    return f"(s.start_date <= :{param} AND (s.status = 'active' OR (s.end_date IS NOT NULL AND :{param} < s.end_date)))"
+
+
+def _scope_filter(scope: Scope | None, params: dict[str, Any]) -> str:
+    if scope is None or scope.is_everyone:
+        return ""
+    if not scope.owner_ids:
+        return " AND 1 = 0"
+    params["owner_ids"] = sorted(scope.owner_ids)
+    return " AND a.owner_id IN :owner_ids"
+
+
+def _rows(session: Session, sql: str, params: dict[str, Any]) -> Sequence[Any]:
+    stmt = text(sql)
+    if "owner_ids" in params:
+        stmt = stmt.bindparams(bindparam("owner_ids", expanding=True))
+    return session.execute(stmt, params).all()
+
+
+def _date(value: Any) -> date:
+    if isinstance(value, str):  # SQLite
+        return date.fromisoformat(value[:10])
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def _priced(
+    dialect: str, config: RevbotConfig, params: dict[str, Any], *, columns: dict[str, str], source: str, where: str
+) -> str:
+    """A sub-select of subscription rows (`s`, joined to accounts `a` in `source`) giving `columns`,
+    `cents` (MRR in reporting-currency cents) and `unpriced` (1 when the currency has no rate).
+    It is kept from being merged into the outer query (SQLite `LIMIT -1 OFFSET 0`, PostgreSQL
+    `OFFSET 0`) so each row's rounding is computed once, not once per SUM that reads it."""
+    rate = _rate_case(config, params)
+    fence = "OFFSET 0" if dialect == "postgresql" else "LIMIT -1 OFFSET 0"
+    inner = ", ".join(f"{expression} AS {name}" for name, expression in columns.items())
+    return (
+        f"SELECT {', '.join(columns)}, {_cents(dialect, 'y')} AS cents, unpriced FROM ("
+        f"SELECT {inner}, (CAST(COALESCE(s.mrr, 0) AS FLOAT) * COALESCE({rate}, 0.0)) * 100.0 AS y, "
+        f"CASE WHEN {rate} IS NULL THEN 1 ELSE 0 END AS unpriced "
+        f"FROM {source} WHERE {where} {fence}) priced_rows {fence}"
+    )
+
+
+def _flag(condition: str) -> str:
+    return f"CASE WHEN {condition} THEN 1 ELSE 0 END"
+
+
+# --- /retention --------------------------------------------------------------------------------
+
+
+def retention_totals(
+    session: Session,
+    scope: Scope | None,
+    *,
+    day_before: date,
+    end: date,
+    arr_day: date,
+    period_start: date,
+    config: RevbotConfig,
+    segment: str | None = None,
+    account_id: int | None = None,
+) -> RetentionTotals | None:
+    """MRR movement sums for the subscriptions of `scope` (or one segment, or one account): each
+    account's MRR on `day_before`, `end` and `arr_day` summed in SQL, then summed over accounts, so
+    no subscription row reaches Python. Only rows live on one of those days are priced; whether an
+    arriving account paid before (reactivation, not new) is looked up for those accounts only.
+    None when a row's currency has no fx rate (the pandas path reports that)."""
+    params: dict[str, Any] = {
+        "day_before": day_before,
+        "end_day": end,
+        "arr_day": arr_day,
+        "period_start": period_start,
+    }
+    where = "1 = 1" + _scope_filter(scope, params)
+    if segment is not None:
+        params["segment"] = segment
+        where += " AND a.segment = :segment"
+    if account_id is not None:
+        params["account_id"] = account_id
+        where += " AND s.account_id = :account_id"
+    # Live on some day read: started by the latest day, and active or ending after the earliest.
+    params["latest_day"], params["earliest_day"] = max(day_before, end, arr_day), min(day_before, end, arr_day)
+    where += (
+        " AND s.start_date <= :latest_day"
+        " AND (s.status = 'active' OR (s.end_date IS NOT NULL AND :earliest_day < s.end_date))"
+    )
+    columns = {
+        "account_id": "s.account_id",
+        "on_start": _flag(_active_on("day_before")),
+        "on_end": _flag(_active_on("end_day")),
+        "on_arr_day": _flag(_active_on("arr_day")),
+    }
+    rows = _priced(
+        session.get_bind().dialect.name,
+        config,
+        params,
+        columns=columns,
+        source="subscriptions s JOIN accounts a ON a.id = s.account_id",
+        where=where,
+    )
+    sql = f"""
+        WITH per_account AS (
+            SELECT account_id,
+                   SUM(CASE WHEN on_start = 1 THEN cents ELSE 0 END) AS s_raw,
+                   SUM(CASE WHEN on_end = 1 THEN cents ELSE 0 END) AS e_raw,
+                   SUM(CASE WHEN on_arr_day = 1 THEN cents ELSE 0 END) AS a_raw,
+                   SUM(unpriced) AS unpriced
+            FROM ({rows}) r GROUP BY account_id
+        ),
+        m AS (
+            SELECT account_id,
+                   CASE WHEN s_raw > 0 THEN s_raw ELSE 0 END AS s,
+                   CASE WHEN e_raw > 0 THEN e_raw ELSE 0 END AS e,
+                   CASE WHEN a_raw > 0 THEN a_raw ELSE 0 END AS a,
+                   unpriced
+            FROM per_account
+        ),
+        arrivals AS (
+            SELECT e, CASE WHEN EXISTS (
+                       SELECT 1 FROM subscriptions p
+                       WHERE p.account_id = m.account_id AND p.start_date < :period_start
+                   ) THEN 1 ELSE 0 END AS came_back
+            FROM m WHERE s = 0 AND e > 0
+        )
+        SELECT COALESCE(SUM(s), 0), COALESCE(SUM(e), 0), COALESCE(SUM(a), 0),
+               (SELECT COALESCE(SUM(CASE WHEN came_back = 0 THEN e ELSE 0 END), 0) FROM arrivals),
+               (SELECT COALESCE(SUM(1 - came_back), 0) FROM arrivals),
+               (SELECT COALESCE(SUM(CASE WHEN came_back = 1 THEN e ELSE 0 END), 0) FROM arrivals),
+               COALESCE(SUM(CASE WHEN s > 0 AND e > s THEN e - s ELSE 0 END), 0),
+               COALESCE(SUM(CASE WHEN s > 0 AND e > 0 AND e < s THEN s - e ELSE 0 END), 0),
+               COALESCE(SUM(CASE WHEN s > 0 AND e = 0 THEN s ELSE 0 END), 0),
+               COALESCE(SUM(CASE WHEN s > 0 AND e = 0 THEN 1 ELSE 0 END), 0),
+               COALESCE(SUM(CASE WHEN s > 0 THEN 1 ELSE 0 END), 0),
+               COALESCE(SUM(CASE WHEN s > 0 AND e < s THEN e WHEN s > 0 THEN s ELSE 0 END), 0),
+               COALESCE(SUM(CASE WHEN s > 0 THEN e ELSE 0 END), 0),
+               COALESCE(SUM(unpriced), 0)
+        FROM m
+    """
+    values = [int(v) for v in _rows(session, sql, params)[0]]
+    if values[13]:
+        return None
+    return RetentionTotals(*values[:13])
+
+
+# --- /renewals ---------------------------------------------------------------------------------
+
+
+def _due_sql(scope: Scope | None, params: dict[str, Any], *, today: date, days: int) -> str:
+    """Accounts in scope with an active subscription ending in [today, today + days] (through
+    `ix_subscriptions_end_date`), with the earliest such end as the renewal date."""
+    params["due_from"], params["due_to"] = today, today + timedelta(days=days)
+    return (
+        "SELECT s.account_id AS account_id, a.name AS account_name, a.owner_id AS owner_id, "
+        "MIN(s.end_date) AS renewal_date "
+        "FROM subscriptions s JOIN accounts a ON a.id = s.account_id "
+        "WHERE s.status = 'active' AND s.end_date >= :due_from AND s.end_date <= :due_to"
+        f"{_scope_filter(scope, params)} GROUP BY s.account_id, a.name, a.owner_id"
+    )
+
+
+def due_renewals(
+    session: Session, scope: Scope | None, *, today: date, days: int, config: RevbotConfig
+) -> list[DueRenewal] | None:
+    """Renewals due in [today, today + days] for the accounts of `scope`, by account id, with each
+    account's whole MRR today and `CONTRACTION_LOOKBACK_DAYS` earlier (only the due accounts'
+    subscriptions are read). None when a currency has no fx rate."""
+    params: dict[str, Any] = {"today": today, "before_day": today - timedelta(days=CONTRACTION_LOOKBACK_DAYS)}
+    due = _due_sql(scope, params, today=today, days=days)
+    rows = _priced(
+        session.get_bind().dialect.name,
+        config,
+        params,
+        columns={
+            "account_id": "due.account_id",
+            "account_name": "due.account_name",
+            "owner_id": "due.owner_id",
+            "renewal_date": "due.renewal_date",
+            "on_today": _flag(_active_on("today")),
+            "on_before": _flag(_active_on("before_day")),
+        },
+        source="due JOIN subscriptions s ON s.account_id = due.account_id",
+        where="1 = 1",
+    )
+    sql = f"""
+        WITH due AS ({due})
+        SELECT account_id, account_name, owner_id, renewal_date,
+               SUM(CASE WHEN on_today = 1 THEN cents ELSE 0 END),
+               SUM(CASE WHEN on_before = 1 THEN cents ELSE 0 END),
+               SUM(unpriced)
+        FROM ({rows}) r
+        GROUP BY account_id, account_name, owner_id, renewal_date
+        ORDER BY account_id
+    """
+    result = []
+    for account_id, name, owner_id, renewal_date, now_raw, before_raw, unpriced in _rows(session, sql, params):
+        if unpriced:
+            return None
+        now_cents, before_cents = int(now_raw), int(before_raw)
+        result.append(
+            DueRenewal(
+                account_id=int(account_id),
+                account_name=name,
+                owner_id=None if owner_id is None else int(owner_id),
+                renewal_date=_date(renewal_date),
+                mrr_cents_now=now_cents if now_cents > 0 else 0,
+                mrr_cents_before=before_cents if before_cents > 0 else 0,
+            )
+        )
+    return result
+
+
+def health_readings(session: Session, scope: Scope | None, *, today: date, days: int) -> dict[int, HealthReadings]:
+    """For the accounts with renewals due (as `due_renewals`): their latest non-missing health
+    score, open tickets and NPS on or before `today`, and the first and last usage readings since
+    `today - USAGE_LOOKBACK_DAYS` (accounts without readings are absent).
+
+    Snapshots are normally complete, so each account's latest snapshot and its first usage reading
+    in the window are read with one `(account_id, date)` index seek each; only accounts whose latest
+    snapshot lacks a value have their history read (`_readings_from_history`)."""
+    params: dict[str, Any] = {"today": today, "usage_from": today - timedelta(days=USAGE_LOOKBACK_DAYS)}
+    due = _due_sql(scope, params, today=today, days=days)
+    sql = f"""
+        WITH due AS ({due})
+        SELECT due.account_id, l.date, l.health_score, l.open_tickets, l.nps, l.usage, f.date, f.usage
+        FROM due
+        JOIN customer_health l ON l.account_id = due.account_id AND l.date = (
+            SELECT h.date FROM customer_health h
+            WHERE h.account_id = due.account_id AND h.date <= :today
+            ORDER BY h.date DESC LIMIT 1)
+        LEFT JOIN customer_health f ON f.account_id = due.account_id AND f.date = (
+            SELECT h.date FROM customer_health h
+            WHERE h.account_id = due.account_id AND h.date >= :usage_from AND h.date <= :today
+              AND h.usage IS NOT NULL
+            ORDER BY h.date LIMIT 1)
+    """
+    readings: dict[int, HealthReadings] = {}
+    incomplete: list[int] = []
+    usage_from = params["usage_from"]
+    for account_id, last_day, score, tickets, nps, usage, first_day, first_usage in _rows(session, sql, params):
+        if score is None or tickets is None or nps is None or usage is None:
+            incomplete.append(int(account_id))
+            continue
+        last = _date(last_day)
+        in_window = last >= usage_from  # the latest reading is the window's last usage reading
+        readings[int(account_id)] = HealthReadings(
+            account_id=int(account_id),
+            health_score=float(score),
+            open_tickets=int(tickets),
+            nps=int(nps),
+            usage_old=float(first_usage) if in_window and first_usage is not None else None,
+            usage_new=float(usage) if in_window else None,
+            usage_span_days=(last - _date(first_day)).days if in_window and first_day is not None else None,
+        )
+    for start in range(0, len(incomplete), _ID_CHUNK):
+        readings.update(_readings_from_history(session, incomplete[start : start + _ID_CHUNK], today, usage_from))
+    return readings
+
+
+_ID_CHUNK = 5000  # ids per IN list, well under SQLite's and PostgreSQL's bound-parameter limits
+
+
+def _readings_from_history(
+    session: Session, account_ids: list[int], today: date, usage_from: date
+) -> dict[int, HealthReadings]:
+    """The same readings from each account's whole history, for snapshots with missing values."""
+    stmt = text(
+        "SELECT account_id, date, health_score, open_tickets, nps, usage FROM customer_health "
+        "WHERE account_id IN :ids AND date <= :today ORDER BY account_id, date"
+    ).bindparams(bindparam("ids", expanding=True))
+    latest: dict[int, dict[str, Any]] = {}
+    for account_id, day, score, tickets, nps, usage in session.execute(stmt, {"ids": account_ids, "today": today}):
+        found = latest.setdefault(int(account_id), {})
+        for name, value in (("health_score", score), ("open_tickets", tickets), ("nps", nps)):
+            if value is not None:
+                found[name] = value
+        when = _date(day)
+        if usage is not None and when >= usage_from:
+            found.setdefault("usage_old", (float(usage), when))
+            found["usage_new"] = (float(usage), when)
+    readings = {}
+    for account_id, found in latest.items():
+        old, new = found.get("usage_old"), found.get("usage_new")
+        readings[account_id] = HealthReadings(
+            account_id=account_id,
+            health_score=None if found.get("health_score") is None else float(found["health_score"]),
+            open_tickets=None if found.get("open_tickets") is None else int(found["open_tickets"]),
+            nps=None if found.get("nps") is None else int(found["nps"]),
+            usage_old=old[0] if old else None,
+            usage_new=new[0] if new else None,
+            usage_span_days=(new[1] - old[1]).days if old and new else None,
+        )
+    return readings
+
+
+def user_names(session: Session, user_ids: Sequence[int]) -> dict[int, str]:
+    """Names of these users (for the few rows a reply shows)."""
+    if not user_ids:
+        return {}
+    stmt = text("SELECT id, name FROM users WHERE id IN :ids").bindparams(bindparam("ids", expanding=True))
+    return {int(i): name for i, name in session.execute(stmt, {"ids": sorted(set(user_ids))})}
+
+
+def account_name_if_subscribed(session: Session, account_id: int) -> str | None:
+    """The account's name when it has at least one subscription (`/retention` names the account
+    only then, as it did when reading the name from the account's subscription rows)."""
+    row = session.execute(
+        text(
+            "SELECT a.name FROM accounts a WHERE a.id = :account_id "
+            "AND EXISTS (SELECT 1 FROM subscriptions s WHERE s.account_id = a.id)"
+        ),
+        {"account_id": account_id},
+    ).first()
+    return None if row is None else row[0]
