@@ -24,6 +24,7 @@ from metrics.forecast_change import (
     as_they_stood,
     forecast_of,
     open_cents,
+    rebuild_changed,
     state_for_forecast,
     unchanged_groups,
     with_unchanged,
@@ -113,11 +114,11 @@ def compute(ctx: CommandContext, period: Period, week_ago: datetime) -> Forecast
     history = history_of_deals_sql(ctx.session, changed["id"], since=week_ago)
     unchanged = unchanged_groups(closing, changed, period)
     stood = as_they_stood(unchanged, ctx.config)
-    bridge = pipeline_bridge(changed, history, start=week_ago, end=ctx.now, config=ctx.config, period=period)
+    then, bridge = rebuild_changed(changed, history, start=week_ago, end=ctx.now, period=period, config=ctx.config)
     return ForecastNumbers(
         week_ago=week_ago,
         now=forecast_of(unchanged, changed, period, ctx.config),
-        then=forecast_of(stood, as_of(changed, history, week_ago, ctx), period, ctx.config),
+        then=forecast_of(stood, then, period, ctx.config),
         bridge=with_unchanged(bridge, open_cents(unchanged, ctx.config)),
     )
 

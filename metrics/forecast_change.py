@@ -24,7 +24,7 @@ import pandas as pd
 
 from metrics.frames import as_timestamp
 from metrics.money import from_cents, to_cents
-from metrics.movement import Bridge, state_at
+from metrics.movement import Bridge, bridge_between, state_at
 from metrics.periods import Period
 from metrics.revenue import Forecast, forecast, forecast_from_aggregate
 from storage.config import RevbotConfig
@@ -40,7 +40,11 @@ def state_for_forecast(
     A deal whose stage changed since `moment` without a recorded forecast-category change gets
     no category, so its stage's configured category applies rather than today's.
     """
-    state = state_at(deals, history, moment, config)
+    return forecast_state(state_at(deals, history, moment, config), history, moment)
+
+
+def forecast_state(state: pd.DataFrame, history: pd.DataFrame, moment: datetime) -> pd.DataFrame:
+    """`state_for_forecast` from a `state_at(..., moment, ...)` frame already at hand."""
     state = state[state["exists"]].copy()
     state["is_closed"] = state["status"] != "open"
     state["is_won"] = state["status"] == "won"
@@ -53,6 +57,24 @@ def state_for_forecast(
         state["forecast_category"].astype(object).where(~state["id"].astype(int).isin(stage_changed), None)
     )
     return state
+
+
+def rebuild_changed(
+    deals: pd.DataFrame,
+    history: pd.DataFrame,
+    *,
+    start: datetime,
+    end: datetime,
+    period: Period,
+    config: RevbotConfig,
+) -> tuple[pd.DataFrame, Bridge]:
+    """The changed deals as they stood at `start` (for the forecast then) and their pipeline
+    bridge to `end`, rebuilding each end once (`pipeline_bridge` and `state_for_forecast` would
+    rebuild the start twice)."""
+    before = state_at(deals, history, start, config)
+    after = state_at(deals, history, end, config)
+    bridge = bridge_between(before, after, start=start, end=end, config=config, period=period)
+    return forecast_state(before, history, start), bridge
 
 
 def unchanged_groups(closing: pd.DataFrame, changed: pd.DataFrame, period: Period) -> pd.DataFrame:

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from metrics.frames import as_timestamp, ensure_datetime, prepare_deals
-from metrics.money import from_cents
+from metrics.money import from_cents, to_reporting
 from metrics.periods import Period
 from storage.config import RevbotConfig
 
@@ -113,8 +113,8 @@ def state_at(deals: pd.DataFrame, history: pd.DataFrame, moment: datetime, confi
     frame["status"] = stage_status.fillna(pd.Series(current_status, index=frame.index))
     frame["exists"] = frame["created_at"].notna() & (frame["created_at"] <= at)
     frame["amount"] = pd.to_numeric(frame["amount"], errors="coerce").fillna(0.0)
-    frame = frame.drop(columns=["amount_rc"], errors="ignore")
-    frame["amount_rc"] = prepare_deals(frame.drop(columns=["is_closed", "is_won"]), config)["amount_rc"].values
+    # Only amount and currency decide amount_rc: convert those two columns, not a prepared copy of all.
+    frame["amount_rc"] = to_reporting(frame[["amount", "currency"]], config)["amount_rc"].to_numpy()
     frame["cents"] = np.round(frame["amount_rc"].to_numpy() * 100).astype("int64")
     frame["close_date"] = pd.to_datetime(frame["close_date"], errors="coerce")
     return frame.reset_index(drop=True)
@@ -144,9 +144,24 @@ def pipeline_bridge(
     `start`); `history` their changes after `start`.
     """
     start_at, end_at = as_timestamp(start).to_pydatetime(), as_timestamp(end).to_pydatetime()
-    order = {s.name.casefold(): i for i, s in enumerate(config.stages)}
     before = state_at(deals, history, start_at, config)
     after = state_at(deals, history, end_at, config)
+    return bridge_between(before, after, start=start_at, end=end_at, config=config, period=period)
+
+
+def bridge_between(
+    before: pd.DataFrame,
+    after: pd.DataFrame,
+    *,
+    start: datetime | date,
+    end: datetime | date,
+    config: RevbotConfig,
+    period: Period | None = None,
+) -> Bridge:
+    """`pipeline_bridge` from the two `state_at` frames (same deals, same order), for callers
+    that need a state for something else too and should not rebuild it twice."""
+    start_at, end_at = as_timestamp(start).to_pydatetime(), as_timestamp(end).to_pydatetime()
+    order = {s.name.casefold(): i for i, s in enumerate(config.stages)}
     in_start = _in_pipeline(before, period).to_numpy()
     in_end = _in_pipeline(after, period).to_numpy()
     s_cents = np.where(in_start, before["cents"].to_numpy(), 0)

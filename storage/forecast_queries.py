@@ -27,9 +27,9 @@ from storage.queries import HISTORY_COLUMNS
 from storage.scope import Scope
 
 ROLLUP_COLUMNS = ("stage", "forecast_category", "is_closed", "is_won", "currency", "count", "amount")
+# No `name`: every column here is in ix_deals_owner_open, so a rep's deals never touch the table.
 CHANGED_COLUMNS = (
     "id",
-    "name",
     "owner_id",
     "stage",
     "amount",
@@ -120,27 +120,61 @@ def changed_deals_sql(
     restricted to those closing in the period now, or whose close date changed after `since`
     (only they can have closed in it then), and to the deals `/forecast` considers at all (open,
     closing or created in the period, or closed from `since`'s day to `today`)."""
-    changed_after = exists().where(DealHistory.deal_id == Deal.id, DealHistory.changed_at > since)
     base = select(*(_raw(getattr(Deal, name), name) for name in CHANGED_COLUMNS)).where(Deal.removed_at.is_(None))
-    closing_now = [
-        part.where(_closing(period), or_(Deal.created_at > since, Deal.created_at.is_(None), changed_after))
-        for part in _owned(base, scope)
+    if scope.is_everyone:
+        statements = _changed_everywhere(base, period, since=since, today=today)
+    else:
+        statements = _changed_of_owners(base, scope, period, since=since, today=today)
+    found = _run(session, statements, CHANGED_COLUMNS)
+    return found.drop_duplicates("id").sort_values("id", kind="stable").reset_index(drop=True)
+
+
+def _history_after(since: datetime, *, field: str | None = None) -> ColumnElement[bool]:
+    stmt = exists().where(DealHistory.deal_id == Deal.id, DealHistory.changed_at > since)
+    return stmt.where(DealHistory.field == field) if field else stmt
+
+
+def _created_in(period: Period) -> ColumnElement[bool]:
+    return and_(
+        Deal.created_at >= _day_start(period.start), Deal.created_at < _day_start(period.end) + timedelta(days=1)
+    )
+
+
+def _changed_of_owners(
+    base: Select[Any], scope: Scope, period: Period, *, since: datetime, today: date
+) -> list[Select[Any]]:
+    """A few owners: walk their part of ix_deals_owner_open and probe each deal's history
+    (ix_deal_history_deal_changed), one index range per statement so SQLite never falls back to
+    probing every deal the owner ever had."""
+    (owned,) = _owned(base, scope)
+    recently = Deal.close_date.between(since.date(), today)
+    moved = _history_after(since, field="close_date")
+    return [
+        owned.where(_closing(period), or_(Deal.created_at > since, Deal.created_at.is_(None), _history_after(since))),
+        # Not closing in the period now, but their close date moved: open ones, and closed ones
+        # that `/forecast` still considers (closed recently, or created in the period).
+        owned.where(Deal.is_closed == false(), moved),
+        owned.where(Deal.is_closed == true(), recently, moved),
+        owned.where(Deal.is_closed == true(), _created_in(period), moved),
     ]
-    # Deals whose close date moved: read from the history side (a narrow range of changed_at).
-    moved = select(DealHistory.deal_id).where(DealHistory.changed_at > since, DealHistory.field == "close_date")
+
+
+def _changed_everywhere(base: Select[Any], period: Period, *, since: datetime, today: date) -> list[Select[Any]]:
+    """Everyone: start from the week's history (one changed_at range of ix_deal_history_changed)
+    rather than probe the history of every deal closing in the period (2x slower on 1M deals)."""
+    changed_ids = select(DealHistory.deal_id).where(DealHistory.changed_at > since)
+    moved_ids = changed_ids.where(DealHistory.field == "close_date")
     considered = or_(
         Deal.is_closed == false(),
         Deal.close_date.between(period.start, period.end),
-        and_(Deal.created_at >= _day_start(period.start), Deal.created_at < _day_start(period.end) + timedelta(days=1)),
+        _created_in(period),
         and_(Deal.is_closed == true(), Deal.close_date.between(since.date(), today)),
     )
-    dated = base.where(Deal.id.in_(moved), considered)
-    if not scope.is_everyone:
-        dated = dated.where(Deal.owner_id.in_(sorted(scope.owner_ids or ())))
-    first = _run(session, closing_now, CHANGED_COLUMNS)
-    second = _frame(session.execute(dated).all(), CHANGED_COLUMNS)
-    both = pd.concat([first, second[~second["id"].isin(first["id"])]], ignore_index=True)
-    return both.sort_values("id", kind="stable").reset_index(drop=True)
+    return [
+        base.where(Deal.id.in_(changed_ids), Deal.close_date.between(period.start, period.end)),
+        base.where(Deal.id.in_(moved_ids), considered),
+        base.where(or_(Deal.created_at > since, Deal.created_at.is_(None)), _closing(period)),
+    ]
 
 
 def history_of_deals_sql(session: Session, deal_ids: Iterable[int], *, since: datetime) -> pd.DataFrame:
