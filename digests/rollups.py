@@ -15,10 +15,11 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from metrics.frames import as_timestamp, days_between
 from metrics.money import from_cents
 from metrics.periods import Period
-from metrics.pipeline import BY_CATEGORY_COLUMNS, BY_STAGE_COLUMNS, CATEGORY_ORDER, forecast_categories
-from metrics.revenue import Forecast
+from metrics.pipeline import CATEGORY_ORDER, forecast_categories
+from metrics.revenue import Attainment, Forecast, ratio, run_rate_projection
 from storage.config import RevbotConfig
 
 
@@ -26,9 +27,14 @@ def owners(frame: pd.DataFrame, owner_ids: set[int] | None) -> pd.DataFrame:
     """The rows of `owner_ids` (None: every row, deals without an owner included)."""
     if owner_ids is None:
         return frame
-    # Plain float arrays (NaN for no owner): far cheaper than isin on a nullable Int64 column.
-    column = frame["owner_id"].to_numpy(dtype="float64", na_value=np.nan)
+    # `owner_floats` columns: np.isin on plain floats is far cheaper than isin on nullable Int64.
+    column = frame["owner_id"].to_numpy()
     return frame[np.isin(column, np.fromiter(owner_ids, dtype="float64", count=len(owner_ids)))]
+
+
+def owner_floats(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with owner_id as float64 (NaN: no owner), as `owners` reads it."""
+    return frame.assign(owner_id=frame["owner_id"].to_numpy(dtype="float64", na_value=np.nan))
 
 
 def cents_total(frame: pd.DataFrame, column: str = "cents") -> float:
@@ -69,6 +75,20 @@ def forecast(groups: Sums, period: Period, config: RevbotConfig) -> Forecast:
                     commit=from_cents(commit), best_case=from_cents(best_case), pipeline=from_cents(pipeline))
 
 
+def attainment(groups: Sums, *, period: Period, target: float | None, config: RevbotConfig, today: date
+               ) -> Attainment:
+    """`metrics.revenue.attainment` from groups: closed-won and open pipeline closing in the period."""
+    closing = groups["closing"]
+    won = closing & groups["is_closed"] & groups["is_won"]
+    won_total = groups.money(won)
+    open_total = groups.money(closing & ~groups["is_closed"])
+    gap = None if target is None else round(max(target - won_total, 0.0), 2)
+    return Attainment(period=period, currency=config.reporting_currency, closed_won=won_total,
+                      closed_won_count=groups.count(won), target=target, attainment=ratio(won_total, target), gap=gap,
+                      run_rate_projection=run_rate_projection(won_total, period, today), open_in_period=open_total,
+                      coverage=ratio(open_total, gap))
+
+
 def check_currencies(rollup: pd.DataFrame, config: RevbotConfig) -> None:
     """Raise `ConfigError` naming a currency without an fx rate, as the row-by-row metrics do (the
     SQL counts an unknown currency 1:1)."""
@@ -76,26 +96,28 @@ def check_currencies(rollup: pd.DataFrame, config: RevbotConfig) -> None:
         config.fx_rate(str(code))
 
 
-def in_reporting_currency(groups: pd.DataFrame, config: RevbotConfig) -> pd.DataFrame:
-    """Groups with `amount` in the reporting currency (from cents) and that currency as theirs: the
-    shape `metrics.revenue.attainment_from_rollup` and `forecast_from_aggregate` read, already
-    converted per deal."""
-    return groups.assign(amount=groups["cents"] / 100, currency=config.reporting_currency)
+def by_stage(groups: Sums, is_open: np.ndarray, config: RevbotConfig) -> pd.DataFrame:
+    """`metrics.pipeline.pipeline_by_stage` from open groups: stage, count, amount, weighted, in
+    funnel order (unknown stages by name, a missing stage last)."""
+    rows = sorted(((stage, groups.count(mask), groups.money(mask), groups.money(mask, "weighted_cents"))
+                   for stage, mask in _masks(groups["stage"], is_open)),
+                  key=lambda row: (config.stage_order(row[0]), row[0] is None, row[0] or ""))
+    return pd.DataFrame({
+        "stage": pd.Series([row[0] for row in rows], dtype=object),
+        "count": np.array([row[1] for row in rows], dtype="int64"),
+        "amount": np.array([row[2] for row in rows], dtype="float64"),
+        "weighted": np.array([row[3] for row in rows], dtype="float64"),
+    })
 
 
-def by_stage(open_groups: pd.DataFrame, config: RevbotConfig) -> pd.DataFrame:
-    """`metrics.pipeline.pipeline_by_stage` from open groups: stage, count, amount, weighted."""
-    if open_groups.empty:
-        return pd.DataFrame({"stage": [], "count": [], "amount": [], "weighted": []}).astype(
-            {"count": "int64", "amount": "float64", "weighted": "float64"})
-    grouped = open_groups.groupby("stage", dropna=False).agg(
-        count=("count", "sum"), cents=("cents", "sum"), weighted_cents=("weighted_cents", "sum")).reset_index()
-    grouped["amount"] = grouped["cents"] / 100
-    grouped["weighted"] = grouped["weighted_cents"] / 100
-    grouped = grouped.assign(_order=grouped["stage"].map(config.stage_order))
-    grouped = grouped.sort_values(["_order", "stage"]).reset_index(drop=True)
-    grouped["count"] = grouped["count"].astype("int64")
-    return grouped[BY_STAGE_COLUMNS]
+def _masks(keys: np.ndarray, among: np.ndarray) -> list[tuple[object, np.ndarray]]:
+    """(key, mask) for each distinct key among the rows of `among` (a missing key is one key)."""
+    missing = pd.isna(keys)
+    present = sorted(set(keys[among & ~missing]))
+    result: list[tuple[object, np.ndarray]] = [(key, among & (keys == key)) for key in present]
+    if (among & missing).any():
+        result.append((None, among & missing))
+    return result
 
 
 def with_categories(rollup: pd.DataFrame, config: RevbotConfig) -> pd.DataFrame:
@@ -104,15 +126,17 @@ def with_categories(rollup: pd.DataFrame, config: RevbotConfig) -> pd.DataFrame:
     return rollup.assign(category=forecast_categories(rollup, config) if len(rollup) else pd.Series(dtype=object))
 
 
-def by_forecast_category(open_groups: pd.DataFrame) -> pd.DataFrame:
+def by_forecast_category(groups: Sums, is_open: np.ndarray) -> pd.DataFrame:
     """`metrics.pipeline.pipeline_by_forecast_category` from open `with_categories` groups:
-    forecast_category, count, amount."""
-    grouped = open_groups.rename(columns={"forecast_category": "crm_category", "category": "forecast_category"}
-                                 ).groupby("forecast_category").agg(count=("count", "sum"), cents=("cents", "sum"))
-    grouped = grouped.reindex([c for c in CATEGORY_ORDER if c in grouped.index]).reset_index()
-    grouped["count"] = grouped["count"].astype("int64")
-    grouped["amount"] = grouped["cents"].astype("float64") / 100
-    return grouped[BY_CATEGORY_COLUMNS]
+    forecast_category, count, amount, in CATEGORY_ORDER."""
+    category = groups["category"]
+    masks = [(name, is_open & (category == name)) for name in CATEGORY_ORDER]
+    masks = [(name, mask) for name, mask in masks if mask.any()]
+    return pd.DataFrame({
+        "forecast_category": pd.Series([name for name, _ in masks], dtype=object),
+        "count": np.array([groups.count(mask) for _, mask in masks], dtype="int64"),
+        "amount": np.array([groups.money(mask) for _, mask in masks], dtype="float64"),
+    })
 
 
 def with_days_in_stage(ages: pd.DataFrame, *, today: date) -> pd.DataFrame:
@@ -140,6 +164,40 @@ def stalled_groups(ages: pd.DataFrame, medians: Mapping[str, float], *, config: 
     return ages[ages["idle"].to_numpy() | slow]
 
 
+def with_stall_days(pool: pd.DataFrame, *, today: date) -> pd.DataFrame:
+    """Prepared open deals with `days_since_activity` (since creation if never touched) and
+    `days_in_stage`, as `metrics.pipeline.stalled_deals` counts them: the same for every digest,
+    so worked out once."""
+    now = as_timestamp(today)
+    return pool.assign(days_since_activity=days_between(now, pool["last_activity_at"].fillna(pool["created_at"])),
+                       days_in_stage=days_between(now, pool["stage_entered_at"]))
+
+
+def biggest_stalled(pool: pd.DataFrame, medians: Mapping[str, float], *, config: RevbotConfig, limit: int
+                    ) -> pd.DataFrame:
+    """The `limit` biggest rows of `metrics.pipeline.stalled_deals(pool, stage_medians=medians)`,
+    with the same `stage_median_days` and `reason`, for `with_stall_days` rows: the stall test and
+    the reason's wording follow that function, without its per-call set-up (a digest lists five)."""
+    rules = config.pipeline
+    median = np.array([medians.get(str(s), np.nan) for s in pool["stage"].to_numpy(dtype=object)], dtype="float64")
+    idle = pool["days_since_activity"].to_numpy() >= rules.stalled_after_days
+    with np.errstate(invalid="ignore"):
+        slow = (median > 0) & (pool["days_in_stage"].to_numpy() > rules.stalled_stage_multiple * median)
+    stalled = np.flatnonzero(idle | slow)
+    # Biggest first, ties by id, as stalled_deals sorts; then only `limit` rows are touched.
+    amounts, ids = pool["amount_rc"].to_numpy()[stalled], pool["id"].to_numpy(dtype="float64")[stalled]
+    chosen = stalled[np.lexsort((ids, -amounts))[:limit]]
+    stages = pool["stage"].to_numpy(dtype=object)[chosen]
+    idle_days, stage_days = pool["days_since_activity"].to_numpy()[chosen], pool["days_in_stage"].to_numpy()[chosen]
+    reasons = []
+    for i in range(len(chosen)):
+        parts = [f"no activity for {int(idle_days[i])} days"] if idle[chosen[i]] else []
+        if slow[chosen[i]]:
+            parts.append(f"in {stages[i]} for {int(stage_days[i])} days (median {median[chosen[i]]:g})")
+        reasons.append("; ".join(parts))
+    return pool.iloc[chosen].assign(stage_median_days=median[chosen], reason=reasons).reset_index(drop=True)
+
+
 def nth_largest(values: pd.Series, n: int) -> int | None:
     """The n-th largest value, or None when there are fewer than n. The n-th largest group
     maximum bounds the n biggest deals from below: each group maximum is a distinct deal."""
@@ -156,15 +214,22 @@ def floor_for_lists(rollup: pd.DataFrame, stalled: pd.DataFrame, *, top: int, ri
     return None if None in floors else min(f for f in floors if f is not None)
 
 
-def slipped(changes: pd.DataFrame) -> pd.DataFrame:
-    """The deals (deal_id, cents) whose close date moved later, once each."""
-    if changes.empty:
-        return changes[["deal_id", "cents"]]
+def with_later(changes: pd.DataFrame) -> pd.DataFrame:
+    """`close_date_changes` with `later`: the new close date is after the old one (unparsable
+    dates never count), worked out once for the org."""
     later = pd.to_datetime(changes["new_value"], errors="coerce") > pd.to_datetime(changes["old_value"],
                                                                                      errors="coerce")
-    return changes[later].drop_duplicates("deal_id")[["deal_id", "cents"]]
+    return changes.assign(later=later.to_numpy(dtype=bool))
+
+
+def slipped(changes: pd.DataFrame) -> tuple[int, float]:
+    """How many deals' close date moved later, and their amount (each deal once)."""
+    later = changes["later"].to_numpy(dtype=bool)
+    ids, first = np.unique(changes["deal_id"].to_numpy()[later], return_index=True)
+    return len(ids), from_cents(int(changes["cents"].to_numpy()[later][first].sum()))
 
 
 def cumulative_by_week(won: pd.DataFrame, ends: list[date]) -> list[float]:
     """Closed-won (from `won_by_day` groups) up to each week's end."""
-    return [cents_total(won[won["close_date"] <= pd.Timestamp(end)]) for end in ends]
+    days, cents = won["close_date"].to_numpy(), won["cents"].to_numpy()
+    return [from_cents(int(cents[days <= np.datetime64(end)].sum())) for end in ends]

@@ -16,6 +16,7 @@ from digests.weekly import (
     covers,
     load_weekly,
     load_weekly_org,
+    targets_of,
     team_slice,
     team_targets,
 )
@@ -66,7 +67,9 @@ def build_team(session: Session, config: RevbotConfig, team: TeamRecipient, *, t
         return compute_weekly(inputs, config, today=today, title=title, scope_label=team.name)
     member_ids = (members if members is not None else team_members(session)).get(team.team_id, set())
     quarter = fiscal_quarter(today, config.fiscal_year_start_month)
-    targets = team_targets(session, quarter, team_id=team.team_id, member_ids=member_ids)
+    targets = (targets_of(org.every_target, team_id=team.team_id, member_ids=member_ids)
+               if org.every_target is not None else team_targets(session, quarter, team_id=team.team_id,
+                                                                 member_ids=member_ids))
     inputs = team_slice(org, member_ids, targets)
     if not covers(inputs, member_ids, config, today=today):  # a team the org load did not plan the listed rows for
         inputs = load_weekly(session, config, team_scope(session, team), today=today, team_id=team.team_id)

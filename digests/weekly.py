@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 from digests import rollups
 from metrics.frames import prepare_deals
 from metrics.periods import Period, fiscal_quarter
-from metrics.pipeline import PipelineSummary, stalled_deals
-from metrics.revenue import Attainment, Forecast, attainment_from_rollup, target_for_period
+from metrics.pipeline import PipelineSummary
+from metrics.revenue import Attainment, Forecast, target_for_period
 from storage import digest_queries, queries
 from storage.config import RevbotConfig
 from storage.scope import Scope
@@ -52,6 +52,7 @@ class WeeklyInputs:
     targets: pd.DataFrame  # bookings targets of the scope for the quarter
     details: Details | None = None  # deal ids -> DETAIL_COLUMNS, for the listed deals; None: in `pool`
     planned: frozenset[frozenset[int]] = frozenset()  # owner sets whose lists `pool` was read for
+    every_target: pd.DataFrame | None = None  # every bookings target of the quarter (org inputs), for team_slice
 
 
 @dataclass(frozen=True)
@@ -93,12 +94,16 @@ def team_targets(session: Session, period: Period, *, team_id: int | None, membe
                  ) -> pd.DataFrame:
     """A team's own target, or else the sum of its members'; everyone: all team targets, or else
     all rep targets."""
+    return targets_of(queries.load_targets(session, period=period), team_id=team_id, member_ids=member_ids)
+
+
+def targets_of(every: pd.DataFrame, *, team_id: int | None, member_ids: set[int] | None) -> pd.DataFrame:
+    """`team_targets` from every target of the period (`storage.queries.load_targets` rows)."""
     if team_id is not None:
-        own = queries.load_targets(session, period=period, team_ids=[team_id])
+        own = every[every["team_id"] == team_id]
         if not own.empty:
             return own
-        return queries.load_targets(session, period=period, user_ids=sorted(member_ids or ()))
-    every = queries.load_targets(session, period=period)
+        return every[every["user_id"].isin(sorted(member_ids or ()))]
     team_rows = every[every["team_id"].notna()]
     return team_rows if not team_rows.empty else every[every["user_id"].notna()]
 
@@ -132,19 +137,23 @@ def load_weekly(session: Session, config: RevbotConfig, scope: Scope, *, today: 
     advanced = digest_queries.advanced_by_owner(session, since=week.start, until=until, fx_rates=fx,
                                                 stage_order={s.name: i for i, s in enumerate(config.stages)},
                                                 owner_ids=owner_ids)
-    changes = digest_queries.close_date_changes(session, since=week.start, until=until, fx_rates=fx,
-                                                owner_ids=owner_ids)
+    changes = rollups.with_later(digest_queries.close_date_changes(session, since=week.start, until=until,
+                                                                   fx_rates=fx, owner_ids=owner_ids))
     won = digest_queries.won_by_day(session, start=quarter.start, end=today, fx_rates=fx, owner_ids=owner_ids)
+    # Per-digest work is a few dozen array sums; prepare every column it reads once, here.
+    rollup, ages, advanced, changes, won = (rollups.owner_floats(f) for f in (rollup, ages, advanced, changes, won))
     floor, full_owners = _pool_rule([(ids, list_floor(rollups.owners(rollup, ids), rollups.owners(ages, ids), config,
                                                       today=today)) for ids in [owner_ids, *list_owner_sets]])
     ids = digest_queries.open_deal_ids_from(session, min_cents=floor, every_deal_of=full_owners, fx_rates=fx,
                                             owner_ids=owner_ids)
     # The listed deals' names come with them: one query for every digest cut from these inputs.
-    pool = prepare_deals(queries.load_deals(session, Scope.everyone(), deal_ids=ids, columns=POOL_COLUMNS), config)
+    pool = rollups.with_stall_days(rollups.owner_floats(prepare_deals(
+        queries.load_deals(session, Scope.everyone(), deal_ids=ids, columns=POOL_COLUMNS), config)), today=today)
     targets = team_targets(session, quarter, team_id=team_id, member_ids=owner_ids)
     return WeeklyInputs(rollup=rollup, ages=ages, advanced=advanced, close_changes=changes, won=won, pool=pool,
                         pool_floor=floor, pool_owners=full_owners, targets=targets,
-                        planned=frozenset(frozenset(ids) for ids in list_owner_sets))
+                        planned=frozenset(frozenset(ids) for ids in list_owner_sets),
+                        every_target=queries.load_targets(session, period=quarter) if list_owner_sets else None)
 
 
 def _pool_rule(floors: list[tuple[set[int] | None, int | None]]) -> tuple[int | None, frozenset[int] | None]:
@@ -201,7 +210,7 @@ def movement(groups: rollups.Sums, inputs: WeeklyInputs) -> list[Movement]:
     return [
         Movement("New", groups.count(created), groups.money(created)),
         Movement("Advanced", int(inputs.advanced["count"].sum()), rollups.cents_total(inputs.advanced)),
-        Movement("Slipped", len(slipped), rollups.cents_total(slipped)),
+        Movement("Slipped", *slipped),
         Movement("Won", groups.count(closed & is_won), groups.money(closed & is_won)),
         Movement("Lost", groups.count(closed & ~is_won), groups.money(closed & ~is_won)),
     ]
@@ -261,12 +270,11 @@ def _with_details(details: Details, *frames: pd.DataFrame) -> tuple[pd.DataFrame
 
 def pipeline_from_groups(inputs: WeeklyInputs, groups: rollups.Sums, config: RevbotConfig, *, quarter: Period,
                          today: date) -> PipelineSummary:
-    """`metrics.pipeline.pipeline_summary` of the scope from its groups. `stalled` lists only the
-    deals of `pool` (the biggest, all a digest shows) and `past_due` none: the digest shows their
-    counts and amounts, which cover every deal."""
+    """`metrics.pipeline.pipeline_summary` of the scope from its groups. The `stalled` frame holds
+    only the RISK_DEALS biggest stalled deals and `past_due` none (the digest lists no more); their
+    counts and amounts cover every deal."""
     is_open = ~groups["is_closed"]
     closing, created, late = is_open & groups["closing"], groups["created_q"], is_open & groups["past_due"]
-    open_groups = inputs.rollup[is_open]
     medians = rollups.stage_medians(inputs.ages)
     stuck = rollups.stalled_groups(inputs.ages, medians, config=config)
     return PipelineSummary(
@@ -275,26 +283,20 @@ def pipeline_from_groups(inputs: WeeklyInputs, groups: rollups.Sums, config: Rev
         total=groups.money(is_open),
         weighted=groups.money(is_open, "weighted_cents"),
         count=groups.count(is_open),
-        by_stage=rollups.by_stage(open_groups, config),
-        by_forecast_category=rollups.by_forecast_category(open_groups),
+        by_stage=rollups.by_stage(groups, is_open, config),
+        by_forecast_category=rollups.by_forecast_category(groups, is_open),
         closing_in_period=groups.money(closing),
         closing_in_period_count=groups.count(closing),
         closing_in_period_weighted=groups.money(closing, "weighted_cents"),
         created_in_period=groups.money(created),
         created_in_period_count=groups.count(created),
         past_due=inputs.pool.iloc[0:0],
-        stalled=stalled_deals(_at_least(inputs.pool, rollups.nth_largest(stuck["max_cents"], RISK_DEALS)),
-                              today=today, config=config, stage_medians=medians),
+        stalled=rollups.biggest_stalled(inputs.pool, medians, config=config, limit=RISK_DEALS),
         past_due_count=groups.count(late),
         past_due_amount=groups.money(late),
         stalled_count=int(stuck["count"].sum()),
         stalled_amount=rollups.cents_total(stuck),
     )
-
-
-def _at_least(pool: pd.DataFrame, cents: int | None) -> pd.DataFrame:
-    """The pool's deals worth at least `cents` (all when None): no deal below can make a list."""
-    return pool if cents is None else pool[pool["amount_rc"].to_numpy() * 100 >= cents - 1]
 
 
 def compute_weekly(inputs: WeeklyInputs, config: RevbotConfig, *, today: date, title: str, scope_label: str
@@ -304,14 +306,12 @@ def compute_weekly(inputs: WeeklyInputs, config: RevbotConfig, *, today: date, t
     groups = rollups.Sums(inputs.rollup)
     summary = pipeline_from_groups(inputs, groups, config, quarter=quarter, today=today)
     target = target_for_period(inputs.targets, quarter)
-    reporting = rollups.in_reporting_currency(inputs.rollup, config)
     rate, cycle, velocity = win_rate_and_velocity(groups)
     pool = inputs.pool
     closing = pool[(pool["close_date"] >= pd.Timestamp(quarter.start))
                    & (pool["close_date"] <= pd.Timestamp(quarter.end))]
     top = closing.sort_values(["amount_rc", "id"], ascending=[False, True]).head(TOP_DEALS)
-    # `stalled` is already biggest first, ties by id: a stable sort keeps that order.
-    risk_rows = summary.stalled.sort_values("amount_rc", ascending=False, kind="stable").head(RISK_DEALS)
+    risk_rows = summary.stalled  # the biggest first, ties by id: the risks listed
     if inputs.details is not None:
         top, risk_rows = _with_details(inputs.details, top, risk_rows)
     return WeeklyDigest(
@@ -320,7 +320,7 @@ def compute_weekly(inputs: WeeklyInputs, config: RevbotConfig, *, today: date, t
         quarter=quarter,
         week=last_week(today),
         currency=config.reporting_currency,
-        attainment=attainment_from_rollup(reporting, period=quarter, target=target, config=config, today=today),
+        attainment=rollups.attainment(groups, period=quarter, target=target, config=config, today=today),
         forecast=rollups.forecast(groups, quarter, config),
         pipeline=summary,
         movement=movement(groups, inputs),
