@@ -18,10 +18,12 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection
 
+from storage.sync import row_keys
 from storage.sync.history import differs
 from storage.sync.sqlvalues import stored_text
 
 CHUNK = 100_000
+_IDS_PER_QUERY = 500  # well under SQLite's bound-parameter limit
 _STORED_TIMES = ("close_date", "created_at", "last_activity_at", "stage_entered_at", "removed_at")
 
 
@@ -43,51 +45,79 @@ def diff_deals(
     """Compare `frame` (modified in place: `created_at` / `stage_entered_at` filled in) with the
     stored deals; `select_columns` starts with id, crm_id."""
     incoming = pd.Index(frame["crm_id"].to_numpy(dtype=object))
-    matched = np.zeros(len(frame), dtype=bool)
-    incoming_entered = frame["stage_entered_at"].copy()
-    changed_parts: list[pd.DataFrame] = []
-    changed_positions: list[np.ndarray] = []
-    unchanged = 0
-    for stored in _stored_chunks(connection, select_columns, whole=not incoming.is_unique):
+    diff = _Diff(frame, columns, now_text)
+    split = row_keys.split_unchanged(connection, frame, columns, incoming) if incoming.is_unique else None
+    if split is not None:
+        # SQLite: one narrow pass tells the unchanged rows (most of a re-import) from the rest;
+        # only the rest are read in full and compared column by column.
+        positions, suspect_ids = split
+        diff.matched[positions] = True
+        diff.unchanged += len(positions) - len(suspect_ids)
+        chunks = _stored_by_id(connection, select_columns, suspect_ids)
+    else:
+        chunks = _stored_chunks(connection, select_columns, whole=not incoming.is_unique)
+    for stored in chunks:
         positions, stored = _match(incoming, stored)
-        if not len(positions):
-            continue
-        matched[positions] = True
+        if len(positions):
+            diff.compare(positions, stored)
+    return diff.result(select_columns)
+
+
+class _Diff:
+    """The running comparison: which input rows matched a stored deal, how many are unchanged,
+    and the stored values of the ones that changed."""
+
+    def __init__(self, frame: pd.DataFrame, columns: list[str], now_text: str) -> None:
+        self.frame = frame
+        self.columns = columns
+        self.now_text = now_text
+        self.matched = np.zeros(len(frame), dtype=bool)
+        self.incoming_entered = frame["stage_entered_at"].copy()
+        self.unchanged = 0
+        self.changed_parts: list[pd.DataFrame] = []
+        self.changed_positions: list[np.ndarray] = []
+
+    def compare(self, positions: np.ndarray, stored: pd.DataFrame) -> None:
+        frame = self.frame
+        self.matched[positions] = True
         old = stored.drop(columns="crm_id")
         old.index = frame.index[positions]
-        new_created = _fill(frame["created_at"].iloc[positions], old["created_at"], now_text)
+        new_created = _fill(frame["created_at"].iloc[positions], old["created_at"], self.now_text)
         frame.iloc[positions, frame.columns.get_loc("created_at")] = new_created.to_numpy(dtype=object)
-        entered = incoming_entered.iloc[positions]
+        entered = self.incoming_entered.iloc[positions]
         stage_changed = differs(old["stage"], frame["stage"].iloc[positions])
-        kept = old["stage_entered_at"].where(~stage_changed, now_text)
+        kept = old["stage_entered_at"].where(~stage_changed, self.now_text)
         frame.iloc[positions, frame.columns.get_loc("stage_entered_at")] = entered.where(
             entered.notna(), kept
         ).to_numpy(dtype=object)
         new = frame.iloc[positions]
         changed = np.zeros(len(positions), dtype=bool)
-        for column in columns:
+        for column in self.columns:
             changed |= differs(old[column], new[column], money=column == "amount").to_numpy()
-        unchanged += int((~changed).sum())
+        self.unchanged += int((~changed).sum())
         if changed.any():
-            changed_parts.append(old[changed])
-            changed_positions.append(positions[changed])
-    is_new = pd.Series(~matched, index=frame.index)
-    if is_new.any():
-        fresh = np.flatnonzero(~matched)
-        created = _fill(frame["created_at"].iloc[fresh], None, now_text)
-        frame.iloc[fresh, frame.columns.get_loc("created_at")] = created.to_numpy(dtype=object)
-        entered = incoming_entered.iloc[fresh]
-        frame.iloc[fresh, frame.columns.get_loc("stage_entered_at")] = entered.where(
-            entered.notna(), created
-        ).to_numpy(dtype=object)
-    if changed_parts:
-        order = np.argsort(np.concatenate(changed_positions), kind="stable")  # back to input order
-        old = pd.concat(changed_parts).iloc[order]
-        updates = frame.loc[old.index]
-    else:
-        old = pd.DataFrame(columns=[c for c in select_columns if c != "crm_id"], dtype=object)
-        updates = frame.iloc[:0]
-    return DealDiff(is_new=is_new, unchanged=unchanged, updates=updates, old=old)
+            self.changed_parts.append(old[changed])
+            self.changed_positions.append(positions[changed])
+
+    def result(self, select_columns: list[str]) -> DealDiff:
+        frame, matched = self.frame, self.matched
+        is_new = pd.Series(~matched, index=frame.index)
+        if is_new.any():
+            fresh = np.flatnonzero(~matched)
+            created = _fill(frame["created_at"].iloc[fresh], None, self.now_text)
+            frame.iloc[fresh, frame.columns.get_loc("created_at")] = created.to_numpy(dtype=object)
+            entered = self.incoming_entered.iloc[fresh]
+            frame.iloc[fresh, frame.columns.get_loc("stage_entered_at")] = entered.where(
+                entered.notna(), created
+            ).to_numpy(dtype=object)
+        if self.changed_parts:
+            order = np.argsort(np.concatenate(self.changed_positions), kind="stable")  # back to input order
+            old = pd.concat(self.changed_parts).iloc[order]
+            updates = frame.loc[old.index]
+        else:
+            old = pd.DataFrame(columns=[c for c in select_columns if c != "crm_id"], dtype=object)
+            updates = frame.iloc[:0]
+        return DealDiff(is_new=is_new, unchanged=self.unchanged, updates=updates, old=old)
 
 
 def _fill(values: pd.Series, stored: pd.Series | None, now_text: str) -> pd.Series:
@@ -122,6 +152,24 @@ def _stored_chunks(connection: Connection, select_columns: list[str], *, whole: 
             yield _frame(fetched, select_columns)
             if whole:
                 return
+    finally:
+        cursor.close()
+
+
+def _stored_by_id(connection: Connection, select_columns: list[str], ids: np.ndarray):  # type: ignore[no-untyped-def]
+    """The full stored rows of the given deal ids, `CHUNK` at a time."""
+    cursor = connection.connection.cursor()
+    try:
+        for start in range(0, len(ids), CHUNK):
+            fetched: list[tuple] = []
+            part = [int(i) for i in ids[start : start + CHUNK]]
+            for batch in range(0, len(part), _IDS_PER_QUERY):
+                chosen = part[batch : batch + _IDS_PER_QUERY]
+                marks = ", ".join("?" * len(chosen))
+                cursor.execute(f"SELECT {', '.join(select_columns)} FROM deals WHERE id IN ({marks})", chosen)
+                fetched.extend(cursor.fetchall())
+            if fetched:
+                yield _frame(fetched, select_columns)
     finally:
         cursor.close()
 
