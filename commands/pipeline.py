@@ -18,9 +18,9 @@ from commands.rendering import Message
 from commands.stage_medians import stage_medians
 from commands.targets import target_in_scope
 from metrics.periods import Period
-from metrics.pipeline import PipelineSummary, summary_from_rollup
-from metrics.revenue import attainment_from_rollup
-from storage.queries import pipeline_rollup_sql, top_past_due_rows_sql, top_stalled_rows_sql
+from metrics.pipeline import PipelineSummary, past_due_records, stalled_records, summary_from_groups
+from metrics.revenue import attainment_from_groups
+from storage.queries import PipelineGroup, pipeline_groups_sql, top_past_due_rows_sql, top_stalled_rows_sql
 
 
 @dataclass(frozen=True)
@@ -35,9 +35,9 @@ def parse(text: str, ctx: ParseContext) -> tuple[PipelineArgs, Subject]:
 
 def run(args: PipelineArgs, ctx: CommandContext) -> Message:
     period = args.period
-    summary, rollup = org_wide(ctx, ("pipeline", period.start, period.end), lambda: pipeline_numbers(ctx, period))
+    summary, groups = org_wide(ctx, ("pipeline", period.start, period.end), lambda: pipeline_numbers(ctx, period))
     target = target_in_scope(ctx.session, ctx.scope, period)
-    progress = attainment_from_rollup(rollup, period=period, target=target, config=ctx.config, today=ctx.today)
+    progress = attainment_from_groups(groups, period=period, target=target, config=ctx.config, today=ctx.today)
     return reply.answer(
         ctx,
         "pipeline.j2",
@@ -55,7 +55,7 @@ def run(args: PipelineArgs, ctx: CommandContext) -> Message:
     )
 
 
-def pipeline_numbers(ctx: CommandContext, period: Period) -> tuple[PipelineSummary, pd.DataFrame]:
+def pipeline_numbers(ctx: CommandContext, period: Period) -> tuple[PipelineSummary, list[PipelineGroup]]:
     """The /pipeline numbers computed in the database: one GROUP BY for every total (by stage, by
     forecast category, closing, created, past due and stalled counts), and only the rows the reply
     lists (`reply.LIST_LIMIT` stalled and past-due deals) — a rep's book at 1M deals is ~33k rows,
@@ -63,7 +63,7 @@ def pipeline_numbers(ctx: CommandContext, period: Period) -> tuple[PipelineSumma
     (weighted amounts are rounded per group instead of per deal: a few cents at most)."""
     medians = stage_medians(ctx)
     rules, fx = ctx.config.pipeline, ctx.config.fx_rates
-    rollup = pipeline_rollup_sql(ctx.session, ctx.scope, period, today=ctx.today, rules=rules, stage_medians=medians)
+    groups = pipeline_groups_sql(ctx.session, ctx.scope, period, today=ctx.today, rules=rules, stage_medians=medians)
     stalled = top_stalled_rows_sql(
         ctx.session,
         ctx.scope,
@@ -74,16 +74,14 @@ def pipeline_numbers(ctx: CommandContext, period: Period) -> tuple[PipelineSumma
         limit=reply.LIST_LIMIT,
     )
     past_due = top_past_due_rows_sql(ctx.session, ctx.scope, today=ctx.today, fx_rates=fx, limit=reply.LIST_LIMIT)
-    summary = summary_from_rollup(
-        rollup,
-        past_due=past_due,
-        stalled=stalled,
+    summary = summary_from_groups(
+        groups,
+        past_due=past_due_records(past_due, today=ctx.today, config=ctx.config),
+        stalled=stalled_records(stalled, today=ctx.today, config=ctx.config, stage_medians=medians),
         period=period,
         config=ctx.config,
-        today=ctx.today,
-        stage_medians=medians,
     )
-    return summary, rollup
+    return summary, groups
 
 
 def deal_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -16,16 +16,14 @@ from commands.registry import Command, CommandContext, ParseContext, Subject, re
 from commands.rendering import Message
 from commands.targets import target_in_scope, user_targets
 from metrics.periods import Period
-from metrics.revenue import (
-    Attainment,
-    Forecast,
-    attainment_from_rollup,
-    forecast,
-    forecast_from_aggregate,
-    owner_rollup,
-    ratio,
+from metrics.revenue import Attainment, attainment_from_groups, forecast_from_groups, ratio
+from storage.queries import (
+    PipelineGroup,
+    deals_by_owner_sql,
+    load_users,
+    pipeline_groups_sql,
+    pipeline_owner_ids_sql,
 )
-from storage.queries import deals_by_owner_sql, load_users, pipeline_owner_ids_sql, pipeline_rollup_sql
 
 
 @dataclass(frozen=True)
@@ -48,10 +46,10 @@ def run(args: TargetArgs, ctx: CommandContext) -> Message:
     period = args.period
     # Everything in SQL (GROUP BY): the rollup's groups closing in the period are the forecast's
     # input too. No stalled medians needed here, so the rollup's stalled flag is the idle rule only.
-    rollup = org_wide(ctx, ("target rollup", period.start, period.end), lambda: _rollup(ctx, period))
+    groups = org_wide(ctx, ("target rollup", period.start, period.end), lambda: _groups(ctx, period))
     target = target_in_scope(ctx.session, ctx.scope, period)
-    progress = attainment_from_rollup(rollup, period=period, target=target, config=ctx.config, today=ctx.today)
-    outlook = _forecast(rollup, period, ctx)
+    progress = attainment_from_groups(groups, period=period, target=target, config=ctx.config, today=ctx.today)
+    outlook = forecast_from_groups([group for group in groups if group.closing], period, config=ctx.config)
     people = (
         org_wide(ctx, ("target people", period.start, period.end), lambda: _per_person(ctx, period))
         if _is_group(ctx)
@@ -74,17 +72,10 @@ def _is_group(ctx: CommandContext) -> bool:
     return ctx.scope.owner_ids is None or len(ctx.scope.owner_ids) > 1
 
 
-def _rollup(ctx: CommandContext, period: Period) -> pd.DataFrame:
-    return pipeline_rollup_sql(
+def _groups(ctx: CommandContext, period: Period) -> list[PipelineGroup]:
+    return pipeline_groups_sql(
         ctx.session, ctx.scope, period, today=ctx.today, rules=ctx.config.pipeline, stage_medians={}
     )
-
-
-def _forecast(rollup: pd.DataFrame, period: Period, ctx: CommandContext) -> Forecast:
-    closing = rollup[rollup["closing"]] if len(rollup) else rollup
-    if closing.empty:
-        return forecast(pd.DataFrame(), period, config=ctx.config)
-    return forecast_from_aggregate(closing, period, config=ctx.config)
 
 
 def _per_person(ctx: CommandContext, period: Period) -> list[PersonLine]:
@@ -96,23 +87,39 @@ def _per_person(ctx: CommandContext, period: Period) -> list[PersonLine]:
     targets = user_targets(ctx.session, owner_ids, period)
     owner_ids |= set(targets)
     users = load_users(ctx.session, user_ids=owner_ids)
-    sums = owner_rollup(
-        deals_by_owner_sql(ctx.session, ctx.scope, won_only=True, close_date_between=period),
-        deals_by_owner_sql(ctx.session, ctx.scope, open_only=True, close_date_between=period),
-    ).rename(columns={"in_period": "closing"})
+    sums = _owner_groups(ctx, period)
     lines = []
     for user in users.itertuples(index=False):
         target = targets.get(int(user.id))
         if int(user.id) not in with_deals and target is None:
             continue
-        own = sums[sums["owner_id"] == user.id]
+        own = sums.get(int(user.id), [])
         lines.append(
             PersonLine(
                 str(user.name),
-                attainment_from_rollup(own, period=period, target=target, config=ctx.config, today=ctx.today),
+                attainment_from_groups(own, period=period, target=target, config=ctx.config, today=ctx.today),
             )
         )
     return sorted(lines, key=lambda p: (-(p.progress.attainment or -1), -p.progress.closed_won, p.name))
+
+
+def _owner_groups(ctx: CommandContext, period: Period) -> dict[int, list[PipelineGroup]]:
+    """Closed-won and open pipeline closing in the period, per owner and currency (two narrow SQL
+    sums), as the groups `attainment_from_groups` reads."""
+    groups: dict[int, list[PipelineGroup]] = {}
+    for won in (True, False):
+        sums = deals_by_owner_sql(
+            ctx.session, ctx.scope, won_only=won, open_only=not won, close_date_between=period
+        )
+        for owner_id, currency, count, amount in zip(
+            sums["owner_id"].tolist(), sums["currency"].tolist(), sums["count"].tolist(), sums["amount"].tolist(),
+            strict=True,
+        ):
+            if owner_id is None or owner_id is pd.NA:
+                continue
+            group = PipelineGroup(None, None, currency, won, won, True, False, False, False, int(count), float(amount))
+            groups.setdefault(int(owner_id), []).append(group)
+    return groups
 
 
 COMMAND = register(

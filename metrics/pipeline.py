@@ -13,9 +13,11 @@ Definitions (see docs/metrics.md):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,6 +26,7 @@ from metrics.frames import as_timestamp, days_between, prepare_deals
 from metrics.money import from_cents, to_cents
 from metrics.periods import Period
 from storage.config import RevbotConfig
+from storage.queries import PipelineGroup
 
 BY_STAGE_COLUMNS = ["stage", "count", "amount", "weighted"]
 BY_CATEGORY_COLUMNS = ["forecast_category", "count", "amount"]
@@ -268,6 +271,70 @@ def pipeline_summary(
     )
 
 
+def past_due_records(deals: Iterable[Mapping[str, Any]], *, today: date, config: RevbotConfig) -> pd.DataFrame:
+    """`past_due_deals` for a handful of deals given as `storage.queries.deal_records`, in plain
+    Python (pandas costs milliseconds per call even on ten rows)."""
+    late = []
+    for deal in deals:
+        close = _day(deal.get("close_date"))
+        if deal.get("is_closed") or close is None or close >= today:
+            continue
+        late.append({**deal, "amount_rc": _amount_rc(deal, config), "days_overdue": (today - close).days})
+    late.sort(key=lambda d: (d["close_date"], -d["amount_rc"]))
+    return pd.DataFrame.from_records(late)
+
+
+def stalled_records(
+    deals: Iterable[Mapping[str, Any]],
+    *,
+    today: date,
+    config: RevbotConfig,
+    stage_medians: Mapping[str, float],
+) -> pd.DataFrame:
+    """`stalled_deals` (with its `reason` in words) for a handful of deals given as
+    `storage.queries.deal_records` and the medians they were picked with, in plain Python."""
+    rules = config.pipeline
+    stuck = []
+    for deal in deals:
+        if deal.get("is_closed"):
+            continue
+        touched = _day(deal.get("last_activity_at") or deal.get("created_at"))
+        entered = _day(deal.get("stage_entered_at"))
+        since_activity = math.nan if touched is None else float((today - touched).days)
+        in_stage = math.nan if entered is None else float((today - entered).days)
+        median = stage_medians.get(str(deal.get("stage")))
+        median = math.nan if median is None else float(median)
+        idle = since_activity >= rules.stalled_after_days
+        slow = median > 0 and in_stage > rules.stalled_stage_multiple * median
+        if not (idle or slow):
+            continue
+        described = {
+            **deal,
+            "amount_rc": _amount_rc(deal, config),
+            "days_since_activity": since_activity,
+            "days_in_stage": in_stage,
+            "stage_median_days": median,
+        }
+        reasons = []
+        if idle:
+            reasons.append(f"no activity for {int(since_activity)} days")
+        if slow:
+            reasons.append(f"in {deal.get('stage')} for {int(in_stage)} days (median {median:g})")
+        stuck.append({**described, "reason": "; ".join(reasons)})
+    stuck.sort(key=lambda d: (-d["amount_rc"], d["id"]))
+    return pd.DataFrame.from_records(stuck)
+
+
+def _day(value: object) -> date | None:
+    if value is None:
+        return None
+    return value.date() if isinstance(value, datetime) else value  # type: ignore[return-value]
+
+
+def _amount_rc(deal: Mapping[str, Any], config: RevbotConfig) -> float:
+    return round(float(deal.get("amount") or 0.0) * config.fx_rate(deal.get("currency")) * 100) / 100
+
+
 def summary_from_rollup(
     rollup: pd.DataFrame,
     *,
@@ -278,52 +345,177 @@ def summary_from_rollup(
     today: date,
     stage_medians: Mapping[str, float],
 ) -> PipelineSummary:
-    """The same `PipelineSummary` from the SQL fast path: `storage.queries.pipeline_rollup_sql`
-    groups for the numbers, `past_due_rows_sql` / `stalled_rows_sql` for the first rows of the lists
-    (their totals come from the groups). Weighted amounts are rounded per (stage, currency) group
-    here and per deal in `pipeline_summary`, so the two can differ by a few cents."""
-    frame = rollup.copy()
-    if frame.empty:
-        frame = pd.DataFrame(
-            {
-                name: pd.Series(dtype=bool)
-                for name in ("is_closed", "is_won", "closing", "created", "past_due", "stalled")
-            }
-        ).assign(stage=None, forecast_category=None, currency=None, count=0, amount=0.0)
-    frame["probability"] = np.nan
-    rates = frame["currency"].map(config.fx_rate).astype("float64") if len(frame) else 1.0
-    frame["amount_rc"] = np.round(frame["amount"].astype("float64") * rates, 2)
-    frame["weighted_rc"] = np.round(frame["amount_rc"] * stage_probabilities(frame, config) / 100, 2)
-    frame["cents"] = to_cents(frame["amount_rc"]) if len(frame) else pd.Series(dtype="int64")
-    open_groups = frame[~frame["is_closed"].astype(bool)]
-    closing = open_groups[open_groups["closing"]]
-    created = frame[frame["created"]]
-    late = open_groups[open_groups["past_due"]]
-    stuck = open_groups[open_groups["stalled"]]
-    by_category = open_groups.assign(forecast_category=forecast_categories(open_groups, config))
-    categories = by_category.groupby("forecast_category").agg(count=("count", "sum"), amount=("amount_rc", "sum"))
-    categories = categories.reindex([c for c in CATEGORY_ORDER if c in categories.index]).reset_index()
-    categories["count"] = categories["count"].astype("int64")
-    categories["amount"] = categories["amount"].astype("float64").round(2)
+    """`summary_from_groups` for a `storage.queries.pipeline_rollup_sql` frame and the first rows
+    of the lists as frames (`past_due_rows_sql`, `stalled_rows_sql`)."""
+    return summary_from_groups(
+        groups_from_frame(rollup),
+        past_due=past_due_deals(past_due, today=today, config=config),
+        stalled=stalled_deals(stalled, today=today, config=config, stage_medians=stage_medians),
+        period=period,
+        config=config,
+    )
+
+
+def summary_from_groups(
+    groups: Sequence[PipelineGroup],
+    *,
+    past_due: pd.DataFrame,
+    stalled: pd.DataFrame,
+    period: Period,
+    config: RevbotConfig,
+) -> PipelineSummary:
+    """The same `PipelineSummary` as `pipeline_summary`, from the SQL fast path: the groups of
+    `storage.queries.pipeline_groups_sql` for the numbers; `past_due` and `stalled` are the first
+    rows of the lists, ranked and described (`past_due_records` / `stalled_records` over
+    `top_past_due_rows_sql` / `top_stalled_rows_sql`); their totals come from the groups.
+
+    Plain Python over a few dozen groups: pandas costs more than the whole SQL query here. Amounts
+    are converted and rounded to the cent per group, then summed in whole cents. Weighted amounts
+    are rounded per (stage, currency, ...) group here and per deal in `pipeline_summary`, so the two
+    can differ by a few cents."""
+    valued = GroupValue.all(groups, config)
+    open_groups = [v for v in valued if not v.group.is_closed]
+    closing = [v for v in open_groups if v.group.closing]
+    late = [v for v in open_groups if v.group.past_due]
+    stuck = [v for v in open_groups if v.group.stalled]
+    created = [v for v in valued if v.group.created]
     return PipelineSummary(
         period=period,
         currency=config.reporting_currency,
-        total=_sum(open_groups["amount_rc"]),
-        weighted=_sum(open_groups["weighted_rc"]),
-        count=int(open_groups["count"].sum()),
-        by_stage=by_stage_from_aggregate(open_groups[["stage", "currency", "count", "amount"]], config),
-        by_forecast_category=categories[BY_CATEGORY_COLUMNS],
-        closing_in_period=_sum(closing["amount_rc"]),
-        closing_in_period_count=int(closing["count"].sum()),
-        closing_in_period_weighted=_sum(closing["weighted_rc"]),
-        created_in_period=_sum(created["amount_rc"]),
-        created_in_period_count=int(created["count"].sum()),
-        past_due=past_due_deals(past_due, today=today, config=config),
-        stalled=stalled_deals(stalled, today=today, config=config, stage_medians=stage_medians),
-        past_due_count=int(late["count"].sum()),
-        past_due_amount=_sum(late["amount_rc"]),
-        stalled_count=int(stuck["count"].sum()),
-        stalled_amount=_sum(stuck["amount_rc"]),
+        total=_cents_total(v.cents for v in open_groups),
+        weighted=_cents_total(v.weighted_cents for v in open_groups),
+        count=sum(v.group.count for v in open_groups),
+        by_stage=_by_stage_frame(open_groups, config),
+        by_forecast_category=_by_category_frame(open_groups),
+        closing_in_period=_cents_total(v.cents for v in closing),
+        closing_in_period_count=sum(v.group.count for v in closing),
+        closing_in_period_weighted=_cents_total(v.weighted_cents for v in closing),
+        created_in_period=_cents_total(v.cents for v in created),
+        created_in_period_count=sum(v.group.count for v in created),
+        past_due=past_due,
+        stalled=stalled,
+        past_due_count=sum(v.group.count for v in late),
+        past_due_amount=_cents_total(v.cents for v in late),
+        stalled_count=sum(v.group.count for v in stuck),
+        stalled_amount=_cents_total(v.cents for v in stuck),
+    )
+
+
+@dataclass(frozen=True)
+class StageLookup:
+    """What the configured stages say per case-folded stage name (the metrics match stages that way)."""
+
+    probability: dict[str, float]
+    category: dict[str, str]
+
+    @classmethod
+    def of(cls, config: RevbotConfig) -> StageLookup:
+        return cls(
+            {stage.name.casefold(): stage.probability for stage in config.stages},
+            {stage.name.casefold(): stage.forecast_category for stage in config.stages},
+        )
+
+
+@dataclass(frozen=True)
+class GroupValue:
+    """A `PipelineGroup` in the reporting currency: amount and weighted amount in whole cents, and
+    its forecast category, computed as the per-deal metrics do (`stage_probabilities`,
+    `forecast_categories`), with numpy's rounding (`np.round(x, 2)` is rint(x × 100) / 100)."""
+
+    group: PipelineGroup
+    cents: int
+    weighted_cents: int
+    category: str
+
+    @classmethod
+    def of(cls, group: PipelineGroup, config: RevbotConfig, stages: StageLookup) -> GroupValue:
+        amount_rc = round(group.amount * config.fx_rate(group.currency) * 100) / 100
+        weighted_rc = round(amount_rc * group_probability(group.stage, stages) / 100 * 100) / 100
+        return cls(group, round(amount_rc * 100), round(weighted_rc * 100), group_category(group, stages))
+
+    @classmethod
+    def all(cls, groups: Iterable[PipelineGroup], config: RevbotConfig) -> list[GroupValue]:
+        stages = StageLookup.of(config)
+        return [cls.of(group, config, stages) for group in groups]
+
+
+def group_probability(stage: str | None, stages: StageLookup) -> float:
+    """`stage_probabilities` for a group: the configured stage probability, else 0 (a group has no
+    deal probability of its own)."""
+    probability = None if stage is None else stages.probability.get(stage.casefold())
+    return 0.0 if probability is None else min(max(float(probability), 0.0), 100.0)
+
+
+def group_category(group: PipelineGroup, stages: StageLookup) -> str:
+    """`forecast_categories` for a group: won is Closed, lost is Omitted, else the CRM's category,
+    else the stage's configured one, else Pipeline."""
+    if group.is_closed:
+        return "Closed" if group.is_won else "Omitted"
+    if group.forecast_category is not None:
+        return group.forecast_category
+    configured = None if group.stage is None else stages.category.get(group.stage.casefold())
+    return configured or "Pipeline"
+
+
+def groups_from_frame(frame: pd.DataFrame) -> list[PipelineGroup]:
+    """Rows of a rollup-shaped frame as `PipelineGroup`s; absent flags are False."""
+    if frame.empty:
+        return []
+    columns = {name: frame[name].tolist() if name in frame else [None] * len(frame) for name in PipelineGroup._fields}
+    return [
+        PipelineGroup(
+            _text(columns["stage"][i]),
+            _text(columns["forecast_category"][i]),
+            _text(columns["currency"][i]),
+            *(bool(columns[name][i]) for name in ("is_closed", "is_won", "closing", "created", "past_due", "stalled")),
+            int(columns["count"][i] or 0),
+            float(columns["amount"][i] or 0),
+        )
+        for i in range(len(frame))
+    ]
+
+
+def _text(value: object) -> str | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA else str(value)
+
+
+def _cents_total(cents: Iterable[int]) -> float:
+    return from_cents(sum(cents))
+
+
+def _by_stage_frame(values: Sequence[GroupValue], config: RevbotConfig) -> pd.DataFrame:
+    if not values:
+        return pipeline_by_stage(pd.DataFrame(), config)
+    totals: dict[str | None, list[int]] = {}
+    for value in values:
+        total = totals.setdefault(value.group.stage, [0, 0, 0])
+        total[0] += value.group.count
+        total[1] += value.cents
+        total[2] += value.weighted_cents
+    order = sorted(totals, key=lambda stage: (config.stage_order(stage), stage is None, stage or ""))  # type: ignore[arg-type]
+    return pd.DataFrame(
+        {
+            "stage": pd.Series(order) if order else pd.Series([], dtype=object),
+            "count": pd.Series([totals[s][0] for s in order], dtype="int64"),
+            "amount": pd.Series([from_cents(totals[s][1]) for s in order], dtype="float64"),
+            "weighted": pd.Series([from_cents(totals[s][2]) for s in order], dtype="float64"),
+        }
+    )
+
+
+def _by_category_frame(values: Sequence[GroupValue]) -> pd.DataFrame:
+    totals: dict[str, list[int]] = {}
+    for value in values:
+        total = totals.setdefault(value.category, [0, 0])
+        total[0] += value.group.count
+        total[1] += value.cents
+    order = [category for category in CATEGORY_ORDER if category in totals]
+    return pd.DataFrame(
+        {
+            "forecast_category": pd.Series(order) if order else pd.Series([], dtype=object),
+            "count": pd.Series([totals[c][0] for c in order], dtype="int64"),
+            "amount": pd.Series([from_cents(totals[c][1]) for c in order], dtype="float64"),
+        }
     )
 
 

@@ -12,6 +12,7 @@ Definitions (see docs/metrics.md):
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -21,8 +22,9 @@ import pandas as pd
 from metrics.frames import as_timestamp, ensure_datetime, prepare_deals
 from metrics.money import from_cents, to_cents
 from metrics.periods import Period
-from metrics.pipeline import forecast_categories
+from metrics.pipeline import GroupValue, forecast_categories, groups_from_frame
 from storage.config import RevbotConfig
+from storage.queries import PipelineGroup
 
 
 @dataclass(frozen=True)
@@ -123,20 +125,29 @@ def attainment_from_rollup(
     today: date,
 ) -> Attainment:
     """`attainment` from `storage.queries.pipeline_rollup_sql` groups (the SQL fast path)."""
-    if rollup.empty:
-        return attainment(pd.DataFrame(), period=period, target=target, config=config, today=today)
-    amounts = (rollup["amount"].astype("float64") * rollup["currency"].map(config.fx_rate)).round(2)
-    closing = rollup["closing"].astype(bool)
-    closed = rollup["is_closed"].astype(bool)
-    won = closed & rollup["is_won"].astype(bool) & closing
-    won_total = _money_sum(amounts[won])
-    open_total = _money_sum(amounts[~closed & closing])
+    return attainment_from_groups(groups_from_frame(rollup), period=period, target=target, config=config, today=today)
+
+
+def attainment_from_groups(
+    groups: Sequence[PipelineGroup],
+    *,
+    period: Period,
+    target: float | None,
+    config: RevbotConfig,
+    today: date,
+) -> Attainment:
+    """`attainment` from `storage.queries.pipeline_groups_sql` groups: closed-won and open pipeline
+    among the groups closing in the period, converted and rounded per group, summed in cents."""
+    closing = [value for value in GroupValue.all(groups, config) if value.group.closing]
+    won = [value for value in closing if value.group.is_closed and value.group.is_won]
+    won_total = from_cents(sum(value.cents for value in won))
+    open_total = from_cents(sum(value.cents for value in closing if not value.group.is_closed))
     gap = None if target is None else round(max(target - won_total, 0.0), 2)
     return Attainment(
         period=period,
         currency=config.reporting_currency,
         closed_won=won_total,
-        closed_won_count=int(rollup.loc[won, "count"].sum()),
+        closed_won_count=sum(value.group.count for value in won),
         target=target,
         attainment=ratio(won_total, target),
         gap=gap,
@@ -175,6 +186,9 @@ def target_for_period(targets: pd.DataFrame, period: Period) -> float | None:
     return from_cents(amount_cents)
 
 
+_FORECAST_KEYS = tuple((c, closed) for c in ("Closed", "Commit", "Best Case", "Pipeline") for closed in (True, False))
+
+
 def forecast(deals: pd.DataFrame, period: Period, *, config: RevbotConfig) -> Forecast:
     """Closed, Commit, Best Case, Pipeline (cumulative) over deals closing in `period`."""
     frame = prepare_deals(deals, config)
@@ -185,29 +199,38 @@ def forecast(deals: pd.DataFrame, period: Period, *, config: RevbotConfig) -> Fo
 
 def forecast_from_aggregate(aggregate: pd.DataFrame, period: Period, *, config: RevbotConfig) -> Forecast:
     """The same Forecast from `storage.queries.forecast_sql` groups (amount per stage/category/currency)."""
-    if aggregate.empty:
-        return forecast(pd.DataFrame(), period, config=config)
-    frame = aggregate.copy()
-    frame["is_closed"] = frame["is_closed"].astype(bool)
-    frame["is_won"] = frame["is_won"].astype(bool)
-    frame["amount_rc"] = (frame["amount"].astype("float64") * frame["currency"].map(config.fx_rate)).round(2)
-    frame = frame.assign(category=forecast_categories(frame, config))
-    return _cumulative(frame, period, config)
+    return forecast_from_groups(groups_from_frame(aggregate), period, config=config)
+
+
+def forecast_from_groups(groups: Sequence[PipelineGroup], period: Period, *, config: RevbotConfig) -> Forecast:
+    """`forecast` over deals given as groups, all of them closing in `period` (e.g. the `closing`
+    groups of `storage.queries.pipeline_groups_sql`), in plain Python."""
+    totals = dict.fromkeys(_FORECAST_KEYS, 0)
+    for value in GroupValue.all(groups, config):
+        key = (value.category, value.group.is_closed)
+        if key in totals:
+            totals[key] += value.cents
+    return _forecast_from_cents(totals, period, config)
 
 
 def _cumulative(frame: pd.DataFrame, period: Period, config: RevbotConfig) -> Forecast:
     cents = to_cents(frame["amount_rc"]).to_numpy() if len(frame) else np.zeros(0, dtype="int64")
     categories = frame["category"].to_numpy(dtype=object)
     is_closed = frame["is_closed"].to_numpy(dtype=bool)
+    totals = {
+        (category, closed): int(cents[(categories == category) & (is_closed == closed)].sum())
+        for category, closed in _FORECAST_KEYS
+    }
+    return _forecast_from_cents(totals, period, config)
 
-    def amount(category: str, *, closed: bool) -> int:
-        return int(cents[(categories == category) & (is_closed == closed)].sum())
 
-    closed = amount("Closed", closed=True)
+def _forecast_from_cents(totals: Mapping[tuple[str, bool], int], period: Period, config: RevbotConfig) -> Forecast:
+    """Cumulative categories from cents per (category, is_closed)."""
+    closed = totals[("Closed", True)]
     # An open deal marked "Closed" in the CRM is not won yet: count it with Commit.
-    commit = closed + amount("Commit", closed=False) + amount("Closed", closed=False)
-    best_case = commit + amount("Best Case", closed=False)
-    pipeline = best_case + amount("Pipeline", closed=False)
+    commit = closed + totals[("Commit", False)] + totals[("Closed", False)]
+    best_case = commit + totals[("Best Case", False)]
+    pipeline = best_case + totals[("Pipeline", False)]
     return Forecast(
         period=period,
         currency=config.reporting_currency,

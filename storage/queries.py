@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import pandas as pd
 from sqlalchemy import ColumnElement, Select, and_, case, false, func, or_, select, true, type_coerce
@@ -639,6 +639,72 @@ def stalled_condition(today: date, rules: PipelineRules, stage_medians: Mapping[
     return or_(idle, *slow)
 
 
+class PipelineGroup(NamedTuple):
+    """One group of `pipeline_groups_sql`: deals alike in every key and flag, with their count and
+    summed amount (own currency). Plain tuples, so a rep's /pipeline numbers need no pandas."""
+
+    stage: str | None
+    forecast_category: str | None
+    currency: str | None
+    is_closed: bool
+    is_won: bool
+    closing: bool  # close date in the period
+    created: bool  # created in the period
+    past_due: bool  # open, close date before today
+    stalled: bool  # open and `stalled_condition`
+    count: int
+    amount: float
+
+
+PIPELINE_GROUP_COLUMNS: tuple[str, ...] = PipelineGroup._fields
+_FLAG_COLUMNS = ("closing", "created", "past_due", "stalled")
+
+
+def pipeline_groups_sql(
+    session: Session,
+    scope: Scope,
+    period: DateRange,
+    *,
+    today: date,
+    rules: PipelineRules,
+    stage_medians: Mapping[str, float],
+) -> list[PipelineGroup]:
+    """Every number of `metrics.pipeline.pipeline_summary`, attainment and forecast for one scope and
+    period, grouped in SQL by stage, forecast_category, currency, is_closed, is_won and the four
+    flags. Covers the deals `load_pipeline_deals` loads (plus closed deals dated after the period,
+    which no flag counts). Feed to `metrics.pipeline.summary_from_groups`."""
+    start, end = _bounds(period)
+    closing = Deal.close_date.between(start, end)
+    created = _timestamp_between(Deal.created_at, (start, end))
+    is_open = Deal.is_closed == false()
+    flags = (
+        case((closing, 1), else_=0),
+        case((created, 1), else_=0),
+        case((and_(is_open, Deal.close_date < today), 1), else_=0),
+        case((and_(is_open, stalled_condition(today, rules, stage_medians)), 1), else_=0),
+    )
+    keys = (Deal.stage, Deal.forecast_category, Deal.currency, Deal.is_closed, Deal.is_won)
+    grouped = select(
+        *(_raw(column, name) for column, name in zip((*keys, *flags), PIPELINE_GROUP_COLUMNS, strict=False)),
+        _raw(func.count(), "count"),
+        _raw(func.coalesce(func.sum(Deal.amount), 0), "amount"),
+    ).group_by(*keys, *flags)
+    # Two statements, each one index range of ix_deals_owner_open: open deals, and deals closed since
+    # the period started (a closed deal created in the period closed on or after its start). As one
+    # `open OR closed-since` filter the planner reads every deal the owner ever had.
+    ranges = (
+        grouped.where(Deal.removed_at.is_(None), is_open),
+        grouped.where(Deal.removed_at.is_(None), Deal.is_closed == true(), Deal.close_date >= start),
+    )
+    return [_pipeline_group(row) for stmt in ranges for row in session.execute(_scoped(stmt, scope, Deal.owner_id))]
+
+
+def _pipeline_group(row: Sequence[Any]) -> PipelineGroup:
+    stage, category, currency, is_closed, is_won, closing, created, past_due, stalled, count, amount = row
+    flags = (bool(is_closed), bool(is_won), bool(closing), bool(created), bool(past_due), bool(stalled))
+    return PipelineGroup(stage, category, currency, *flags, int(count), float(amount or 0))
+
+
 def pipeline_rollup_sql(
     session: Session,
     scope: Scope,
@@ -648,38 +714,11 @@ def pipeline_rollup_sql(
     rules: PipelineRules,
     stage_medians: Mapping[str, float],
 ) -> pd.DataFrame:
-    """Every number of `metrics.pipeline.pipeline_summary`, attainment and forecast for one scope and
-    period, grouped in SQL: stage, forecast_category, currency, is_closed, is_won, closing (close date
-    in period), created (created in period), past_due, stalled, count, amount. Covers the deals
-    `load_pipeline_deals` loads (plus closed deals dated after the period, which no flag counts).
-    Feed to `metrics.pipeline.summary_from_rollup`."""
-    start, end = _bounds(period)
-    closing = Deal.close_date.between(start, end)
-    created = _timestamp_between(Deal.created_at, (start, end))
-    is_open = Deal.is_closed == false()
-    flags = {
-        "closing": case((closing, 1), else_=0),
-        "created": case((created, 1), else_=0),
-        "past_due": case((and_(is_open, Deal.close_date < today), 1), else_=0),
-        "stalled": case((and_(is_open, stalled_condition(today, rules, stage_medians)), 1), else_=0),
-    }
-    keys = [Deal.stage, Deal.forecast_category, Deal.currency, Deal.is_closed, Deal.is_won]
-    names = ["stage", "forecast_category", "currency", "is_closed", "is_won", *flags]
-    stmt = select(
-        *(_raw(column, name) for column, name in zip(keys, names, strict=False)),
-        *(_raw(flag, name) for name, flag in flags.items()),
-        _raw(func.count(), "count"),
-        _raw(func.coalesce(func.sum(Deal.amount), 0), "amount"),
-    ).where(
-        Deal.removed_at.is_(None),
-        # Two index ranges of ix_deals_owner_open instead of `open OR closing OR created`, which reads
-        # every deal the owner ever had (2.5x slower for a rep with 43k deals). A closed deal created in
-        # the period closed on or after its start, so it is still in the second range.
-        or_(is_open, and_(Deal.is_closed == true(), Deal.close_date >= start)),
-    )
-    stmt = _scoped(stmt, scope, Deal.owner_id).group_by(*keys, *flags.values())
-    frame = _execute(session, stmt, (*names, "count", "amount"))
-    for name in flags:
+    """`pipeline_groups_sql` as a DataFrame (columns `PIPELINE_GROUP_COLUMNS`), for the callers that
+    slice groups with pandas (digests). Feed to `metrics.pipeline.summary_from_rollup`."""
+    groups = pipeline_groups_sql(session, scope, period, today=today, rules=rules, stage_medians=stage_medians)
+    frame = _frame(groups, PIPELINE_GROUP_COLUMNS)
+    for name in _FLAG_COLUMNS:
         frame[name] = frame[name].astype(bool)
     return frame
 
@@ -740,26 +779,49 @@ def top_stalled_rows_sql(
     stage_medians: Mapping[str, float],
     fx_rates: Mapping[str, float],
     limit: int,
-) -> pd.DataFrame:
+) -> list[dict[str, Any]]:
     """The `limit` biggest stalled open deals in scope (`stalled_condition`), biggest in the reporting
-    currency first, as `metrics.pipeline.stalled_deals` ranks them. Count them with the rollup."""
-    stmt = _scoped(_deals_select(DEAL_COLUMNS), scope, Deal.owner_id).where(
-        Deal.is_closed == false(), stalled_condition(today, rules, stage_medians)
+    currency first, as `metrics.pipeline.stalled_deals` ranks them, as `deal_records`. Count them
+    with the rollup."""
+    ranked = _scoped(select(Deal.id), scope, Deal.owner_id).where(
+        Deal.removed_at.is_(None), Deal.is_closed == false(), stalled_condition(today, rules, stage_medians)
     )
-    stmt = stmt.order_by(_amount_rc(fx_rates).desc(), Deal.id).limit(limit)
-    return _execute(session, stmt, DEAL_COLUMNS)
+    return _top_rows(session, ranked.order_by(_amount_rc(fx_rates).desc(), Deal.id).limit(limit))
 
 
 def top_past_due_rows_sql(
     session: Session, scope: Scope, *, today: date, fx_rates: Mapping[str, float], limit: int
-) -> pd.DataFrame:
+) -> list[dict[str, Any]]:
     """The `limit` most overdue open deals in scope, ranked as `metrics.pipeline.past_due_deals` does
-    (oldest close date first, then biggest in the reporting currency)."""
-    stmt = _scoped(_deals_select(DEAL_COLUMNS), scope, Deal.owner_id).where(
-        Deal.is_closed == false(), Deal.close_date < today
+    (oldest close date first, then biggest in the reporting currency), as `deal_records`."""
+    ranked = _scoped(select(Deal.id), scope, Deal.owner_id).where(
+        Deal.removed_at.is_(None), Deal.is_closed == false(), Deal.close_date < today
     )
-    stmt = stmt.order_by(Deal.close_date, _amount_rc(fx_rates).desc(), Deal.id).limit(limit)
-    return _execute(session, stmt, DEAL_COLUMNS)
+    return _top_rows(session, ranked.order_by(Deal.close_date, _amount_rc(fx_rates).desc(), Deal.id).limit(limit))
+
+
+def _top_rows(session: Session, ranked_ids: Select[Any]) -> list[dict[str, Any]]:
+    """Ranking on ids alone lets SQL rank from the covering owner index; names and joins are read
+    for the few winners only."""
+    return deal_records(session, list(session.scalars(ranked_ids)))
+
+
+def deal_records(session: Session, deal_ids: Sequence[int]) -> list[dict[str, Any]]:
+    """`DEAL_COLUMNS` of a few deals as plain dicts, in the order of `deal_ids` (soft-deleted ones
+    left out), with Python values: dates as `date`, timestamps as naive UTC `datetime`, amounts as
+    float, missing values as None. For replies that list a handful of deals: no pandas."""
+    if not deal_ids:
+        return []
+    stmt = select(*(_deal_column(name).label(name) for name in DEAL_COLUMNS)).select_from(Deal)
+    stmt = stmt.outerjoin(Account, Account.id == Deal.account_id).outerjoin(User, User.id == Deal.owner_id)
+    stmt = stmt.where(Deal.removed_at.is_(None), Deal.id.in_(sorted(set(deal_ids))))
+    found = {row.id: dict(row._mapping) for row in session.execute(stmt)}
+    records = [found[i] for i in deal_ids if i in found]
+    for record in records:
+        record["amount"] = float(record["amount"] or 0)
+        record["probability"] = None if record["probability"] is None else float(record["probability"])
+        record["is_closed"], record["is_won"] = bool(record["is_closed"]), bool(record["is_won"])
+    return records
 
 
 def stage_age_medians_sql(session: Session, scope: Scope, *, today: date) -> dict[str, float]:
