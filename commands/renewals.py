@@ -2,8 +2,9 @@
 first, with the risk score and its reasons in words (`metrics.retention.renewal_risk`).
 
 Only the renewals due are read, through `ix_subscriptions_end_date`, with their accounts' MRR on
-two days and their latest health readings (`storage.customer_queries`), and scored in plain Python
-(`metrics.retention.renewal_risks`); owners are looked up for the rows shown. Loading every
+two days and their latest health readings (`storage.customer_queries.renewal_inputs`), and scored
+in plain Python (`metrics.retention.renewal_risks`); names and owners are looked up for the rows
+shown. Org-wide answers are shared per data version (`commands.org_cache`). Loading every
 subscription and health snapshot into pandas took 20–30 s org-wide on the 1M-deal demo. A currency
 with no fx rate falls back to the DataFrame path, which names the missing rate.
 """
@@ -20,8 +21,8 @@ from commands.org_cache import org_wide
 from commands.pipeline import deal_rows
 from commands.registry import Command, CommandContext, ParseContext, Subject, UsageError, register
 from commands.rendering import Message
-from metrics.retention import RenewalRisk, renewal_risk, renewal_risks
-from storage.customer_queries import due_renewals, health_readings, user_names
+from metrics.retention import RankedRenewals, RenewalRisk, renewal_risk, renewal_risks
+from storage.customer_queries import account_owners, renewal_inputs
 from storage.queries import load_accounts, load_health, load_subscriptions, load_users
 
 MAX_DAYS = 730
@@ -42,47 +43,36 @@ def parse(text: str, ctx: ParseContext) -> tuple[RenewalsArgs, Subject]:
     return RenewalsArgs(days=int(words)), Subject("self", ctx.caller.user_id, "you")
 
 
-@dataclass(frozen=True)
-class _Renewals:
-    """Every renewal due, riskiest first, and their ARR (shared between org-wide callers)."""
-
-    risks: list[RenewalRisk]
-    total_arr: float
-
-
 def run(args: RenewalsArgs, ctx: CommandContext) -> Message:
     days = args.days or ctx.config.renewal_risk.window_days
     scope = None if ctx.scope.is_everyone else ctx.scope
 
-    def compute() -> _Renewals | None:
-        due = due_renewals(ctx.session, scope, today=ctx.today, days=days, config=ctx.config)
-        if due is None:
+    def compute() -> RankedRenewals | None:
+        inputs = renewal_inputs(ctx.session, scope, today=ctx.today, days=days, config=ctx.config)
+        if inputs is None:
             return None
-        readings = health_readings(ctx.session, scope, today=ctx.today, days=days) if due else {}
-        risks = renewal_risks(due, readings, config=ctx.config)
-        # Summed riskiest first, as the reply always did: float sums depend on the order.
-        return _Renewals(risks, sum(risk.arr for risk in risks))
+        due, readings = inputs
+        return renewal_risks(due, readings, config=ctx.config, limit=reply.LIST_LIMIT)
 
-    found = org_wide(ctx, ("renewals", days), compute)
-    if found is None:
+    ranked = org_wide(ctx, ("renewals", days), compute)
+    if ranked is None:
         return _run_frames(ctx, days)
-    shown = found.risks[: reply.LIST_LIMIT]
-    names = user_names(ctx.session, [r.owner_id for r in shown if r.owner_id is not None])
-    rows = [_row(risk, names) for risk in shown]
-    return _answer(ctx, days, rows, count=len(found.risks), total_arr=found.total_arr)
+    accounts = account_owners(ctx.session, [risk.account_id for risk in ranked.top])
+    rows = [_row(risk, *accounts.get(risk.account_id, (None, None))) for risk in ranked.top]
+    return _answer(ctx, days, rows, count=ranked.count, total_arr=ranked.total_arr)
 
 
-def _row(risk: RenewalRisk, names: dict[int, str]) -> dict[str, Any]:
+def _row(risk: RenewalRisk, account_name: str | None, owner_name: str | None) -> dict[str, Any]:
     return {
         "account_id": risk.account_id,
-        "account_name": risk.account_name,
+        "account_name": account_name,
         # A midnight datetime, as the DataFrame path handed the template: the `date` filter moves
         # datetimes into the configured zone, so this keeps the dates shown unchanged.
         "renewal_date": datetime.combine(risk.renewal_date, time()),
         "arr": risk.arr,
         "score": risk.score,
         "reasons": risk.reasons,
-        "owner_name": names.get(risk.owner_id) if risk.owner_id is not None else None,
+        "owner_name": owner_name,
     }
 
 

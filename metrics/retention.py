@@ -20,7 +20,7 @@ over the cohort of customers with MRR at the start: new and reactivated customer
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
@@ -335,20 +335,18 @@ def arr_from_totals(totals: RetentionTotals) -> float:
     return from_cents(totals.arr_day_cents * 12)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class RenewalRisk:
-    """One row of `renewal_risks`: what `renewal_risk` gives per renewal. `reasons` are worked out
-    only when read: an org-wide list scores tens of thousands of renewals and shows ten."""
+    """One renewal as `renewal_risk` rates it (without the account's name, which the caller looks
+    up for the rows it shows). `reasons` are worked out only when read: an org-wide list scores
+    tens of thousands of renewals and a reply shows ten."""
 
     account_id: int
-    account_name: str | None
-    owner_id: int | None
     renewal_date: date
     arr: float
     score: float
     factors: dict[str, tuple[float, float]]  # factor → (risk 0–1, the reading it comes from)
     weights: RenewalRiskWeights
-    owner_name: str | None = field(default=None)
 
     @property
     def reasons(self) -> list[str]:
@@ -357,6 +355,15 @@ class RenewalRisk:
         ordered = sorted(self.factors.items(), key=lambda item: -getattr(self.weights, item[0]) * item[1][0])
         texts = ((risk, _reason(name, risk, reading)) for name, (risk, reading) in ordered)
         return [text for risk, text in texts if text and risk > 0]
+
+
+@dataclass(frozen=True)
+class RankedRenewals:
+    """`renewal_risks`' answer: how many renewals are due, their ARR, and the riskiest ones."""
+
+    count: int
+    total_arr: float  # summed riskiest first, as the reply always did (float sums depend on order)
+    top: list[RenewalRisk]
 
 
 def _reason(name: str, risk: float, reading: float) -> str | None:
@@ -373,40 +380,46 @@ def _reason(name: str, risk: float, reading: float) -> str | None:
 
 
 def renewal_risks(
-    due: Sequence[DueRenewal], readings: Mapping[int, HealthReadings], *, config: RevbotConfig
-) -> list[RenewalRisk]:
-    """`renewal_risk` from per-account values (`storage.customer_queries.due_renewals` and
-    `health_readings`): the same scores, order and reasons, riskiest first (ties: larger ARR,
-    then account id)."""
+    due: Sequence[DueRenewal],
+    readings: Mapping[int, HealthReadings],
+    *,
+    config: RevbotConfig,
+    limit: int | None = None,
+) -> RankedRenewals:
+    """`renewal_risk` from per-account values (`storage.customer_queries.renewal_inputs`): the same
+    scores, order and reasons, riskiest first (ties: larger ARR, then `due`'s order, by account id
+    as `renewal_risk`'s). Only the first `limit` (default all) become `RenewalRisk` rows."""
     weights = config.renewal_risk.weights
     names = ("health", "usage_trend", "open_tickets", "nps", "contraction")
     weight_of = {name: getattr(weights, name) for name in names}
-    risks = []
+    scores: list[float] = []
+    arrs: list[float] = []
     for renewal in due:
         factors = _factors(renewal, readings.get(renewal.account_id))
         weight_sum = sum(weight_of[name] for name in factors)
         if not factors or weight_sum == 0:
-            score = 0.0
+            scores.append(0.0)
         else:
-            score = round(100 * sum(weight_of[name] * risk for name, (risk, _) in factors.items()) / weight_sum, 1)
-        risks.append(
-            RenewalRisk(
-                account_id=renewal.account_id,
-                account_name=renewal.account_name,
-                owner_id=renewal.owner_id,
-                renewal_date=renewal.renewal_date,
-                arr=renewal.mrr_cents_now * 12 / 100,
-                score=score,
-                factors=factors,
-                weights=weights,
-            )
+            scores.append(round(100 * sum(weight_of[n] * risk for n, (risk, _) in factors.items()) / weight_sum, 1))
+        arrs.append(renewal.mrr_cents_now * 12 / 100)
+    # sorted() is stable, as the DataFrame sort in `renewal_risk` is.
+    order = sorted(range(len(scores)), key=lambda i: (-scores[i], -arrs[i]))
+    top = [
+        RenewalRisk(
+            account_id=due[i].account_id,
+            renewal_date=due[i].renewal_date,
+            arr=arrs[i],
+            score=scores[i],
+            factors=_factors(due[i], readings.get(due[i].account_id)),
+            weights=weights,
         )
-    # `due` is by account id and sorted() is stable, as the DataFrame sort in `renewal_risk`.
-    return sorted(risks, key=lambda risk: (-risk.score, -risk.arr))
+        for i in (order if limit is None else order[:limit])
+    ]
+    return RankedRenewals(count=len(order), total_arr=sum(arrs[i] for i in order), top=top)
 
 
 def _factors(renewal: DueRenewal, health: HealthReadings | None) -> dict[str, tuple[float, float]]:
-    """factor → (risk, reading) in `_risk_signals`' order, for the factors with data."""
+    """factor → (risk, reading) with `_risk_signals`' formulas and order, for the factors with data."""
     factors: dict[str, tuple[float, float]] = {}
     if health is not None:
         if health.health_score is not None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, text
@@ -60,8 +61,6 @@ class DueRenewal(NamedTuple):
     dataclasses."""
 
     account_id: int
-    account_name: str | None
-    owner_id: int | None
     renewal_date: date
     mrr_cents_now: int
     mrr_cents_before: int
@@ -135,13 +134,18 @@ def _rows(session: Session, sql: str, params: dict[str, Any]) -> Sequence[Any]:
 
 
 def _date(value: Any) -> date:
-    if isinstance(value, str):  # SQLite
-        return date.fromisoformat(value[:10])
+    if isinstance(value, str):  # SQLite; renewal dates repeat, so parse each text once
+        return _parsed_date(value)
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
         return value
     return date.fromisoformat(str(value)[:10])
+
+
+@lru_cache(maxsize=4096)
+def _parsed_date(value: str) -> date:
+    return date.fromisoformat(value[:10])
 
 
 def _priced(
@@ -266,35 +270,38 @@ def retention_totals(
 # --- /renewals ---------------------------------------------------------------------------------
 
 
-def _due_sql(scope: Scope | None, params: dict[str, Any], *, today: date, days: int) -> str:
-    """Accounts in scope with an active subscription ending in [today, today + days] (through
-    `ix_subscriptions_end_date`), with the earliest such end as the renewal date."""
-    params["due_from"], params["due_to"] = today, today + timedelta(days=days)
-    return (
-        "SELECT s.account_id AS account_id, a.name AS account_name, a.owner_id AS owner_id, "
-        "MIN(s.end_date) AS renewal_date "
+def renewal_inputs(
+    session: Session, scope: Scope | None, *, today: date, days: int, config: RevbotConfig
+) -> tuple[list[DueRenewal], dict[int, HealthReadings]] | None:
+    """Renewals due in [today, today + days] for the accounts of `scope` (by account id) and the
+    health readings of those accounts (accounts without readings are absent), in one query.
+
+    Only what the risk score reads is touched: the subscriptions ending in the window (through
+    `ix_subscriptions_end_date`), the due accounts' other subscriptions (for their MRR today and
+    `CONTRACTION_LOOKBACK_DAYS` earlier), and per due account its latest health snapshot and its
+    first usage reading since `today - USAGE_LOOKBACK_DAYS`, each found by one index seek on
+    `(account_id, date)`. Snapshots are normally complete; accounts whose latest one lacks a value
+    have their history read (`_readings_from_history`). None when a currency has no fx rate."""
+    params: dict[str, Any] = {
+        "today": today,
+        "before_day": today - timedelta(days=CONTRACTION_LOOKBACK_DAYS),
+        "usage_from": today - timedelta(days=USAGE_LOOKBACK_DAYS),
+        "due_from": today,
+        "due_to": today + timedelta(days=days),
+    }
+    dialect = session.get_bind().dialect.name
+    due = (
+        "SELECT s.account_id AS account_id, MIN(s.end_date) AS renewal_date "
         "FROM subscriptions s JOIN accounts a ON a.id = s.account_id "
         "WHERE s.status = 'active' AND s.end_date >= :due_from AND s.end_date <= :due_to"
-        f"{_scope_filter(scope, params)} GROUP BY s.account_id, a.name, a.owner_id"
+        f"{_scope_filter(scope, params)} GROUP BY s.account_id"
     )
-
-
-def due_renewals(
-    session: Session, scope: Scope | None, *, today: date, days: int, config: RevbotConfig
-) -> list[DueRenewal] | None:
-    """Renewals due in [today, today + days] for the accounts of `scope`, by account id, with each
-    account's whole MRR today and `CONTRACTION_LOOKBACK_DAYS` earlier (only the due accounts'
-    subscriptions are read). None when a currency has no fx rate."""
-    params: dict[str, Any] = {"today": today, "before_day": today - timedelta(days=CONTRACTION_LOOKBACK_DAYS)}
-    due = _due_sql(scope, params, today=today, days=days)
     rows = _priced(
-        session.get_bind().dialect.name,
+        dialect,
         config,
         params,
         columns={
             "account_id": "due.account_id",
-            "account_name": "due.account_name",
-            "owner_id": "due.owner_id",
             "renewal_date": "due.renewal_date",
             "on_today": _flag(_active_on("today")),
             "on_before": _flag(_active_on("before_day")),
@@ -302,79 +309,69 @@ def due_renewals(
         source="due JOIN subscriptions s ON s.account_id = due.account_id",
         where="1 = 1",
     )
+    span = "(l.date - f.date)" if dialect == "postgresql" else "CAST(julianday(l.date) - julianday(f.date) AS INTEGER)"
     sql = f"""
-        WITH due AS ({due})
-        SELECT account_id, account_name, owner_id, renewal_date,
-               SUM(CASE WHEN on_today = 1 THEN cents ELSE 0 END),
-               SUM(CASE WHEN on_before = 1 THEN cents ELSE 0 END),
-               SUM(unpriced)
-        FROM ({rows}) r
-        GROUP BY account_id, account_name, owner_id, renewal_date
-        ORDER BY account_id
+        WITH due AS ({due}),
+        mrr AS (
+            SELECT account_id, MIN(renewal_date) AS renewal_date,
+                   SUM(CASE WHEN on_today = 1 THEN cents ELSE 0 END) AS now_raw,
+                   SUM(CASE WHEN on_before = 1 THEN cents ELSE 0 END) AS before_raw,
+                   SUM(unpriced) AS unpriced
+            FROM ({rows}) r GROUP BY account_id
+        )
+        SELECT m.account_id, m.renewal_date, m.now_raw, m.before_raw, m.unpriced,
+               l.id, l.health_score, l.open_tickets, l.nps, l.usage,
+               CASE WHEN l.date >= :usage_from THEN 1 ELSE 0 END, f.usage, {span}
+        FROM mrr m
+        LEFT JOIN customer_health l ON l.id = (
+            SELECT h.id FROM customer_health h
+            WHERE h.account_id = m.account_id AND h.date <= :today
+            ORDER BY h.date DESC LIMIT 1)
+        LEFT JOIN customer_health f ON f.id = (
+            SELECT h.id FROM customer_health h
+            WHERE h.account_id = m.account_id AND h.date >= :usage_from AND h.date <= :today
+              AND h.usage IS NOT NULL
+            ORDER BY h.date LIMIT 1)
+        ORDER BY m.account_id
     """
-    result = []
-    for account_id, name, owner_id, renewal_date, now_raw, before_raw, unpriced in _rows(session, sql, params):
+    due_rows: list[DueRenewal] = []
+    readings: dict[int, HealthReadings] = {}
+    incomplete: list[int] = []
+    for (
+        account_id, renewal_date, now_raw, before_raw, unpriced,
+        latest_id, score, tickets, nps, usage, in_window, first_usage, span_days,
+    ) in _rows(session, sql, params):  # fmt: skip
         if unpriced:
             return None
         now_cents, before_cents = int(now_raw), int(before_raw)
-        result.append(
+        due_rows.append(
             DueRenewal(
-                account_id=int(account_id),
-                account_name=name,
-                owner_id=None if owner_id is None else int(owner_id),
-                renewal_date=_date(renewal_date),
-                mrr_cents_now=now_cents if now_cents > 0 else 0,
-                mrr_cents_before=before_cents if before_cents > 0 else 0,
+                int(account_id),
+                _date(renewal_date),
+                now_cents if now_cents > 0 else 0,
+                before_cents if before_cents > 0 else 0,
             )
         )
-    return result
-
-
-def health_readings(session: Session, scope: Scope | None, *, today: date, days: int) -> dict[int, HealthReadings]:
-    """For the accounts with renewals due (as `due_renewals`): their latest non-missing health
-    score, open tickets and NPS on or before `today`, and the first and last usage readings since
-    `today - USAGE_LOOKBACK_DAYS` (accounts without readings are absent).
-
-    Snapshots are normally complete, so each account's latest snapshot and its first usage reading
-    in the window are read with one `(account_id, date)` index seek each; only accounts whose latest
-    snapshot lacks a value have their history read (`_readings_from_history`)."""
-    params: dict[str, Any] = {"today": today, "usage_from": today - timedelta(days=USAGE_LOOKBACK_DAYS)}
-    due = _due_sql(scope, params, today=today, days=days)
-    sql = f"""
-        WITH due AS ({due})
-        SELECT due.account_id, l.date, l.health_score, l.open_tickets, l.nps, l.usage, f.date, f.usage
-        FROM due
-        JOIN customer_health l ON l.account_id = due.account_id AND l.date = (
-            SELECT h.date FROM customer_health h
-            WHERE h.account_id = due.account_id AND h.date <= :today
-            ORDER BY h.date DESC LIMIT 1)
-        LEFT JOIN customer_health f ON f.account_id = due.account_id AND f.date = (
-            SELECT h.date FROM customer_health h
-            WHERE h.account_id = due.account_id AND h.date >= :usage_from AND h.date <= :today
-              AND h.usage IS NOT NULL
-            ORDER BY h.date LIMIT 1)
-    """
-    readings: dict[int, HealthReadings] = {}
-    incomplete: list[int] = []
-    usage_from = params["usage_from"]
-    for account_id, last_day, score, tickets, nps, usage, first_day, first_usage in _rows(session, sql, params):
+        if latest_id is None:
+            continue  # no snapshot on or before today
         if score is None or tickets is None or nps is None or usage is None:
             incomplete.append(int(account_id))
             continue
-        last = _date(last_day)
-        in_window = last >= usage_from  # the latest reading is the window's last usage reading
+        # The latest snapshot has a usage reading, so it is the window's last one when in it.
+        trend = in_window == 1 and first_usage is not None
         readings[int(account_id)] = HealthReadings(
-            account_id=int(account_id),
-            health_score=float(score),
-            open_tickets=int(tickets),
-            nps=int(nps),
-            usage_old=float(first_usage) if in_window and first_usage is not None else None,
-            usage_new=float(usage) if in_window else None,
-            usage_span_days=(last - _date(first_day)).days if in_window and first_day is not None else None,
+            int(account_id),
+            float(score),
+            int(tickets),
+            int(nps),
+            float(first_usage) if trend else None,
+            float(usage) if trend else None,
+            int(span_days) if trend else None,
         )
     for start in range(0, len(incomplete), _ID_CHUNK):
-        readings.update(_readings_from_history(session, incomplete[start : start + _ID_CHUNK], today, usage_from))
-    return readings
+        chunk = incomplete[start : start + _ID_CHUNK]
+        readings.update(_readings_from_history(session, chunk, today, params["usage_from"]))
+    return due_rows, readings
 
 
 _ID_CHUNK = 5000  # ids per IN list, well under SQLite's and PostgreSQL's bound-parameter limits
@@ -413,12 +410,14 @@ def _readings_from_history(
     return readings
 
 
-def user_names(session: Session, user_ids: Sequence[int]) -> dict[int, str]:
-    """Names of these users (for the few rows a reply shows)."""
-    if not user_ids:
+def account_owners(session: Session, account_ids: Sequence[int]) -> dict[int, tuple[str | None, str | None]]:
+    """account id → (account name, owner's name) for the few rows a reply shows."""
+    if not account_ids:
         return {}
-    stmt = text("SELECT id, name FROM users WHERE id IN :ids").bindparams(bindparam("ids", expanding=True))
-    return {int(i): name for i, name in session.execute(stmt, {"ids": sorted(set(user_ids))})}
+    stmt = text(
+        "SELECT a.id, a.name, u.name FROM accounts a LEFT JOIN users u ON u.id = a.owner_id WHERE a.id IN :ids"
+    ).bindparams(bindparam("ids", expanding=True))
+    return {int(i): (name, owner) for i, name, owner in session.execute(stmt, {"ids": sorted(set(account_ids))})}
 
 
 def account_name_if_subscribed(session: Session, account_id: int) -> str | None:
