@@ -38,7 +38,7 @@ from sqlalchemy import Date as DateType
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
-from storage.models import Account, CustomerHealth, Deal, DealHistory, Subscription, Target
+from storage.models import Account, CustomerHealth, Deal, DealHistory, Subscription, Target, Team, User
 
 # --- helpers ------------------------------------------------------------------------------------
 
@@ -50,8 +50,9 @@ def raw(column: ColumnElement[Any], name: str) -> ColumnElement[Any]:
 
 
 def rows_frame(session: Session, stmt: Select[Any], columns: Sequence[str]) -> pd.DataFrame:
-    """Run `stmt` and return its rows as a DataFrame with raw values (no per-column conversion)."""
-    return pd.DataFrame.from_records(list(session.execute(stmt).all()), columns=list(columns))
+    """Run `stmt` and return its rows as a DataFrame with raw values (no per-column conversion).
+    Through the session's connection: plain Core rows, without the ORM's per-row result handling."""
+    return pd.DataFrame.from_records(list(session.connection().execute(stmt).all()), columns=list(columns))
 
 
 def midnight(day: date | datetime) -> datetime:
@@ -248,7 +249,7 @@ def advanced_by_owner(
     )
     stmt = select(raw(Deal.owner_id, "owner_id"), raw(func.count(), "count"),
                   raw(func.sum(amount_cents(fx_rates)), "cents")).where(
-        Deal.removed_at.is_(None), Deal.is_closed == false(), Deal.id.in_(moved))
+        Deal.removed_at.is_(None), unindexed(session, "is_closed") == false(), Deal.id.in_(moved))
     stmt = scoped(stmt, owner_ids, Deal.owner_id).group_by(Deal.owner_id)
     return _owner_sums(rows_frame(session, stmt, ("owner_id", "count", "cents")))
 
@@ -267,7 +268,8 @@ def close_date_changes(
         raw(DealHistory.deal_id, "deal_id"), raw(Deal.owner_id, "owner_id"), raw(amount_cents(fx_rates), "cents"),
         raw(DealHistory.old_value, "old_value"), raw(DealHistory.new_value, "new_value"),
     ).join(Deal, Deal.id == DealHistory.deal_id).where(
-        Deal.removed_at.is_(None), Deal.is_closed == false(), DealHistory.field == "close_date",
+        # Unindexed: the week's history drives the join (a few rows per deal), not every open deal.
+        Deal.removed_at.is_(None), unindexed(session, "is_closed") == false(), DealHistory.field == "close_date",
         DealHistory.changed_at >= midnight(since), DealHistory.changed_at < midnight(until),
     )
     stmt = scoped(stmt, owner_ids, Deal.owner_id).order_by(DealHistory.changed_at, DealHistory.id)
@@ -385,7 +387,7 @@ def history_since(session: Session, *, since: datetime, owner_ids: Collection[in
 RENEWAL_COLUMNS = ("account_id", "mrr", "currency", "end_date", "account_name", "owner_id", "crm_id")
 
 
-def renewing_subscriptions(session: Session, *, today: date, until: date,
+def renewing_subscriptions(session: Session, *, today: date, until: date | datetime,
                            owner_ids: Collection[int] | None = None) -> pd.DataFrame:
     """Active subscription rows ending in [today, until], with their account's name, owner and CRM
     id: raw columns."""
@@ -401,12 +403,19 @@ def renewing_subscriptions(session: Session, *, today: date, until: date,
 HEALTH_COLUMNS = ("account_id", "date", "health_score", "usage", "open_tickets", "nps")
 
 
-def health_since(session: Session, account_ids: Sequence[int], *, since: date) -> pd.DataFrame:
-    """Health snapshots of `account_ids` since `since`: raw columns, `date` converted once."""
-    if not account_ids:
+def renewing_account_ids(*, today: date, until: date) -> Select[Any]:
+    """The accounts with an active subscription ending in [today, until], as a subquery."""
+    return select(Subscription.account_id).where(
+        Subscription.status == "active", Subscription.end_date >= today, Subscription.end_date <= until)
+
+
+def health_since(session: Session, accounts: Sequence[int] | Select[Any], *, since: date) -> pd.DataFrame:
+    """Health snapshots of `accounts` (ids, or a subquery of them) since `since`: raw columns,
+    `date` converted once."""
+    if not isinstance(accounts, Select) and not accounts:
         return pd.DataFrame(columns=list(HEALTH_COLUMNS))
     stmt = select(*(raw(getattr(CustomerHealth, c), c) for c in HEALTH_COLUMNS)).where(
-        CustomerHealth.account_id.in_(account_ids), CustomerHealth.date >= since)
+        CustomerHealth.account_id.in_(accounts), CustomerHealth.date >= since)
     frame = rows_frame(session, stmt, HEALTH_COLUMNS)
     frame["date"] = pd.to_datetime(frame["date"], format="ISO8601")
     return frame
@@ -416,5 +425,49 @@ def bookings_targets(session: Session, start: date, end: date) -> pd.DataFrame:
     """Bookings targets overlapping [start, end]."""
     stmt = select(Target.user_id, Target.team_id, Target.period_start, Target.period_end, Target.amount).where(
         Target.metric == "bookings", Target.period_start <= end, Target.period_end >= start)
-    return pd.DataFrame([tuple(r) for r in session.execute(stmt).all()],
-                        columns=["user_id", "team_id", "period_start", "period_end", "amount"])
+    return rows_frame(session, stmt, ("user_id", "team_id", "period_start", "period_end", "amount"))
+
+
+ALERT_DEAL_COLUMNS = (
+    "id", "name", "account_id", "owner_id", "amount", "currency", "stage", "forecast_category", "probability",
+    "close_date", "created_at", "last_activity_at", "stage_entered_at", "is_closed", "is_won", "crm_url",
+)
+
+
+def alert_candidates(*, idle_before: datetime, today: date, quarter: tuple[date, date], created_since: date,
+                     changed_since: datetime) -> ColumnElement[bool]:
+    """The deals some alert rule can match, so a big org loads those instead of every open deal: a
+    superset (the rules apply the exact tests): closed deals; open deals untouched since
+    `idle_before`, past their close date or closing in `quarter`; deals created since
+    `created_since`; deals with history since `changed_since`."""
+    is_open = Deal.is_closed == false()
+    last_touch = func.coalesce(Deal.last_activity_at, Deal.created_at)
+    return or_(
+        Deal.is_closed == true(),
+        and_(is_open, or_(last_touch < idle_before, Deal.close_date < today, Deal.close_date.between(*quarter))),
+        Deal.created_at >= midnight(created_since),
+        Deal.id.in_(select(DealHistory.deal_id).where(DealHistory.changed_at >= changed_since)),
+    )
+
+
+def alert_deals(session: Session, *, changed_since: datetime | None, only: ColumnElement[bool] | None = None,
+                owner_ids: Collection[int] | None = None) -> pd.DataFrame:
+    """Deals not removed, with `account_name`: typed values (dates as `date`/`datetime`), which the
+    alert rules read row by row. `changed_since` keeps open deals plus deals closed since then;
+    `only` is a further filter (`alert_candidates`)."""
+    stmt = select(*(getattr(Deal, name) for name in ALERT_DEAL_COLUMNS), Account.name.label("account_name")).outerjoin(
+        Account, Account.id == Deal.account_id).where(Deal.removed_at.is_(None))
+    if changed_since is not None:
+        stmt = stmt.where(or_(Deal.is_closed == false(), Deal.close_date >= changed_since.date()))
+    if only is not None:
+        stmt = stmt.where(only)
+    return rows_frame(session, scoped(stmt, owner_ids, Deal.owner_id), (*ALERT_DEAL_COLUMNS, "account_name"))
+
+
+def users_and_teams(session: Session) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every user (id, name, email, slack_user_id, team_id, role) and team (id, name,
+    slack_channel_id): small tables, read whole."""
+    users = rows_frame(session, select(User.id, User.name, User.email, User.slack_user_id, User.team_id, User.role),
+                       ("id", "name", "email", "slack_user_id", "team_id", "role"))
+    teams = rows_frame(session, select(Team.id, Team.name, Team.slack_channel_id), ("id", "name", "slack_channel_id"))
+    return users, teams

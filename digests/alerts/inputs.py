@@ -10,14 +10,14 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
+from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session
 
 from digests import data
 from digests.alerts.rules import AlertInputs
 from metrics.periods import fiscal_quarter
+from storage import digest_queries
 from storage.config import RevbotConfig
-from storage.models import Deal, DealHistory
 from storage.scope import Scope
 
 
@@ -41,25 +41,18 @@ def gather(session: Session, config: RevbotConfig, *, now: datetime, today: date
 
 
 def alert_candidates(config: RevbotConfig, *, now: datetime, today: date, since: datetime) -> ColumnElement[bool]:
-    """SQL for the deals some rule can match, so a big org loads those instead of every open deal.
-
-    A superset by construction (each bound has a day of slack; the rules apply the exact test):
-    recently closed deals (big deal won/lost, coverage); open deals idle for the stalled threshold,
-    past their close date, or closing this quarter (coverage); deals created in the big-deal window;
-    deals with history in the look-back window (slipped, regression, amount drop)."""
+    """SQL for the deals some rule can match (`storage.digest_queries.alert_candidates`), so a big
+    org loads those instead of every open deal. A superset by construction (each bound has a day of
+    slack; the rules apply the exact test): recently closed deals (big deal won/lost, coverage);
+    open deals idle for the stalled threshold, past their close date, or closing this quarter
+    (coverage); deals created in the big-deal window; deals with history in the look-back window
+    (slipped, regression, amount drop)."""
     rules = config.alerts.rules
     stalled_days = rules["stalled_deal"].days or config.pipeline.stalled_after_days
-    big_since = today - timedelta(days=(rules["big_deal"].days or 1) + 1)
     quarter = fiscal_quarter(today, config.fiscal_year_start_month)
-    is_open = Deal.is_closed == false()
-    last_touch = func.coalesce(Deal.last_activity_at, Deal.created_at)
-    return or_(
-        Deal.is_closed == true(),
-        and_(is_open, or_(last_touch < now - timedelta(days=stalled_days - 1), Deal.close_date < today,
-                          Deal.close_date.between(quarter.start, quarter.end))),
-        Deal.created_at >= datetime(big_since.year, big_since.month, big_since.day),
-        Deal.id.in_(select(DealHistory.deal_id).where(DealHistory.changed_at >= since)),
-    )
+    return digest_queries.alert_candidates(
+        idle_before=now - timedelta(days=stalled_days - 1), today=today, quarter=(quarter.start, quarter.end),
+        created_since=today - timedelta(days=(rules["big_deal"].days or 1) + 1), changed_since=since)
 
 
 def coverage_by_team(session: Session, config: RevbotConfig, deals: pd.DataFrame, org: data.Org,
@@ -88,6 +81,20 @@ def coverage_by_team(session: Session, config: RevbotConfig, deals: pd.DataFrame
     return pd.DataFrame(rows, columns=columns)
 
 
+def _risk_reasons(health_score: float, fall: float, tickets: float, nps: float) -> list[str]:
+    """The reasons behind one renewal's risk, in words (NaN: no reading)."""
+    why = []
+    if health_score == health_score and health_score < 50:  # x == x: not NaN
+        why.append(f"health score {health_score:.0f}")
+    if fall >= 0.2:
+        why.append(f"usage down {fall:.0%} in 90 days")
+    if tickets == tickets and tickets >= 3:
+        why.append(f"{int(tickets)} open escalations")
+    if nps == nps and nps <= 6:
+        why.append(f"NPS {int(nps)}")
+    return why
+
+
 def renewal_risk_frame(session: Session, config: RevbotConfig, *, today: date, days: int) -> pd.DataFrame:
     """Renewals in the window with a 0–100 risk score and the reasons behind it.
 
@@ -97,7 +104,9 @@ def renewal_risk_frame(session: Session, config: RevbotConfig, *, today: date, d
     renewals = data.load_renewals(session, config, Scope.everyone(), today=today, days=days)
     if renewals.empty:
         return renewals.assign(risk=pd.Series(dtype=float), reasons=pd.Series(dtype=object))
-    health = data.load_health(session, [int(a) for a in renewals["account_id"]], since=today - timedelta(days=90))
+    # Accounts chosen in SQL (the renewing ones: a superset of the frame's, extra rows are ignored
+    # below), not as an IN list: a big org has tens of thousands, near SQLite's parameter limit.
+    health = data.load_renewing_health(session, today=today, days=days, since=today - timedelta(days=90))
     weights = config.renewal_risk.weights
     total = weights.health + weights.usage_trend + weights.open_tickets + weights.nps or 1.0
     ordered = health.sort_values(["account_id", "date"])
@@ -116,16 +125,7 @@ def renewal_risk_frame(session: Session, config: RevbotConfig, *, today: date, d
     risk += weights.usage_trend * (fall * 200).clip(upper=100.0)
     risk += weights.open_tickets * (tickets.fillna(0.0) * 20).clip(upper=100.0)
     risk += weights.nps * (nps <= 6).astype(float) * 100
-    reasons = []
-    for account in frame.index:
-        why = []
-        if pd.notna(health_score[account]) and health_score[account] < 50:
-            why.append(f"health score {health_score[account]:.0f}")
-        if fall[account] >= 0.2:
-            why.append(f"usage down {fall[account]:.0%} in 90 days")
-        if pd.notna(tickets[account]) and tickets[account] >= 3:
-            why.append(f"{int(tickets[account])} open escalations")
-        if pd.notna(nps[account]) and nps[account] <= 6:
-            why.append(f"NPS {int(nps[account])}")
-        reasons.append(why)
+    reasons = [_risk_reasons(*values) for values in zip(health_score.to_numpy(dtype="float64"), fall.to_numpy(),
+                                                         tickets.to_numpy(dtype="float64"),
+                                                         nps.to_numpy(dtype="float64"), strict=True)]
     return renewals.assign(risk=(risk / total).round(1).to_numpy(), reasons=reasons)
