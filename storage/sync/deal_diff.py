@@ -18,12 +18,11 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection
 
-from storage.sync import row_keys
 from storage.sync.history import differs
+from storage.sync.quick_compare import QuickCompare, applies
 from storage.sync.sqlvalues import stored_text
 
 CHUNK = 100_000
-_IDS_PER_QUERY = 500  # well under SQLite's bound-parameter limit
 _STORED_TIMES = ("close_date", "created_at", "last_activity_at", "stage_entered_at", "removed_at")
 
 
@@ -45,19 +44,21 @@ def diff_deals(
     """Compare `frame` (modified in place: `created_at` / `stage_entered_at` filled in) with the
     stored deals; `select_columns` starts with id, crm_id."""
     incoming = pd.Index(frame["crm_id"].to_numpy(dtype=object))
+    unique = incoming.is_unique
     diff = _Diff(frame, columns, now_text)
-    split = row_keys.split_unchanged(connection, frame, columns, incoming) if incoming.is_unique else None
-    if split is not None:
-        # SQLite: one narrow pass tells the unchanged rows (most of a re-import) from the rest;
-        # only the rest are read in full and compared column by column.
-        positions, suspect_ids = split
-        diff.matched[positions] = True
-        diff.unchanged += len(positions) - len(suspect_ids)
-        chunks = _stored_by_id(connection, select_columns, suspect_ids)
-    else:
-        chunks = _stored_chunks(connection, select_columns, whole=not incoming.is_unique)
-    for stored in chunks:
-        positions, stored = _match(incoming, stored)
+    # SQLite: a cheap tuple comparison settles the unchanged rows (most of a re-import); only the
+    # rest become frames for the exact comparison.
+    quick = QuickCompare(frame, columns, select_columns) if unique and applies(connection) else None
+    for rows in _stored_rows(connection, select_columns, whole=not unique):
+        if quick is not None:
+            positions, rows = _match_rows(incoming, rows)
+            same = quick.same(rows, positions)
+            diff.matched[positions[same]] = True
+            diff.unchanged += int(same.sum())
+            rows = [row for row, equal in zip(rows, same, strict=True) if not equal]
+            if not rows:
+                continue
+        positions, stored = _match(incoming, _frame(rows, select_columns))
         if len(positions):
             diff.compare(positions, stored)
     return diff.result(select_columns)
@@ -140,8 +141,14 @@ def _match(incoming: pd.Index, stored: pd.DataFrame) -> tuple[np.ndarray, pd.Dat
     return np.flatnonzero(keep), stored.iloc[found[keep]]
 
 
-def _stored_chunks(connection: Connection, select_columns: list[str], *, whole: bool):  # type: ignore[no-untyped-def]
-    """Stored deals that have a CRM id, as frames of text/numbers, `CHUNK` rows at a time."""
+def _match_rows(incoming: pd.Index, rows: list[tuple]) -> tuple[np.ndarray, list[tuple]]:
+    found = incoming.get_indexer(pd.Index([row[1] for row in rows], dtype=object))
+    keep = np.flatnonzero(found >= 0)
+    return found[keep], [rows[i] for i in keep]
+
+
+def _stored_rows(connection: Connection, select_columns: list[str], *, whole: bool):  # type: ignore[no-untyped-def]
+    """Stored deals that have a CRM id, as driver tuples, `CHUNK` rows at a time (or all at once)."""
     cursor = connection.connection.cursor()
     try:
         cursor.execute(f"SELECT {', '.join(select_columns)} FROM deals WHERE crm_id IS NOT NULL")
@@ -149,27 +156,9 @@ def _stored_chunks(connection: Connection, select_columns: list[str], *, whole: 
             fetched = cursor.fetchall() if whole else cursor.fetchmany(CHUNK)
             if not fetched:
                 return
-            yield _frame(fetched, select_columns)
+            yield fetched
             if whole:
                 return
-    finally:
-        cursor.close()
-
-
-def _stored_by_id(connection: Connection, select_columns: list[str], ids: np.ndarray):  # type: ignore[no-untyped-def]
-    """The full stored rows of the given deal ids, `CHUNK` at a time."""
-    cursor = connection.connection.cursor()
-    try:
-        for start in range(0, len(ids), CHUNK):
-            fetched: list[tuple] = []
-            part = [int(i) for i in ids[start : start + CHUNK]]
-            for batch in range(0, len(part), _IDS_PER_QUERY):
-                chosen = part[batch : batch + _IDS_PER_QUERY]
-                marks = ", ".join("?" * len(chosen))
-                cursor.execute(f"SELECT {', '.join(select_columns)} FROM deals WHERE id IN ({marks})", chosen)
-                fetched.extend(cursor.fetchall())
-            if fetched:
-                yield _frame(fetched, select_columns)
     finally:
         cursor.close()
 
