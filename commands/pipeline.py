@@ -35,9 +35,10 @@ def parse(text: str, ctx: ParseContext) -> tuple[PipelineArgs, Subject]:
 
 def run(args: PipelineArgs, ctx: CommandContext) -> Message:
     period = args.period
-    summary, groups = org_wide(ctx, ("pipeline", period.start, period.end), lambda: pipeline_numbers(ctx, period))
+    numbers = org_wide(ctx, ("pipeline", period.start, period.end), lambda: pipeline_numbers(ctx, period))
+    summary = numbers.summary
     target = target_in_scope(ctx.session, ctx.scope, period)
-    progress = attainment_from_groups(groups, period=period, target=target, config=ctx.config, today=ctx.today)
+    progress = attainment_from_groups(numbers.groups, period=period, target=target, config=ctx.config, today=ctx.today)
     return reply.answer(
         ctx,
         "pipeline.j2",
@@ -46,16 +47,24 @@ def run(args: PipelineArgs, ctx: CommandContext) -> Message:
         summary=summary,
         by_stage=summary.by_stage.to_dict("records"),
         by_category=summary.by_forecast_category.to_dict("records"),
-        stalled=deal_rows(summary.stalled),
+        stalled=numbers.stalled,
         stalled_count=summary.stalled_count,
-        past_due=deal_rows(summary.past_due),
+        past_due=numbers.past_due,
         past_due_count=summary.past_due_count,
         progress=progress,
         coverage_goal=ctx.config.pipeline.coverage_goal,
     )
 
 
-def pipeline_numbers(ctx: CommandContext, period: Period) -> tuple[PipelineSummary, list[PipelineGroup]]:
+@dataclass(frozen=True)
+class PipelineNumbers:
+    summary: PipelineSummary
+    groups: list[PipelineGroup]  # for attainment
+    stalled: list[dict[str, Any]]  # the first rows of the lists, for the template
+    past_due: list[dict[str, Any]]
+
+
+def pipeline_numbers(ctx: CommandContext, period: Period) -> PipelineNumbers:
     """The /pipeline numbers computed in the database: one GROUP BY for every total (by stage, by
     forecast category, closing, created, past due and stalled counts), and only the rows the reply
     lists (`reply.LIST_LIMIT` stalled and past-due deals) — a rep's book at 1M deals is ~33k rows,
@@ -74,14 +83,10 @@ def pipeline_numbers(ctx: CommandContext, period: Period) -> tuple[PipelineSumma
         limit=reply.LIST_LIMIT,
     )
     past_due = top_past_due_rows_sql(ctx.session, ctx.scope, today=ctx.today, fx_rates=fx, limit=reply.LIST_LIMIT)
-    summary = summary_from_groups(
-        groups,
-        past_due=past_due_records(past_due, today=ctx.today, config=ctx.config),
-        stalled=stalled_records(stalled, today=ctx.today, config=ctx.config, stage_medians=medians),
-        period=period,
-        config=ctx.config,
-    )
-    return summary, groups
+    late = past_due_records(past_due, today=ctx.today, config=ctx.config)
+    stuck = stalled_records(stalled, today=ctx.today, config=ctx.config, stage_medians=medians)
+    summary = summary_from_groups(groups, past_due=late, stalled=stuck, period=period, config=ctx.config)
+    return PipelineNumbers(summary, groups, stuck, late)
 
 
 def deal_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -271,7 +271,9 @@ def pipeline_summary(
     )
 
 
-def past_due_records(deals: Iterable[Mapping[str, Any]], *, today: date, config: RevbotConfig) -> pd.DataFrame:
+def past_due_records(
+    deals: Iterable[Mapping[str, Any]], *, today: date, config: RevbotConfig
+) -> list[dict[str, Any]]:
     """`past_due_deals` for a handful of deals given as `storage.queries.deal_records`, in plain
     Python (pandas costs milliseconds per call even on ten rows)."""
     late = []
@@ -281,7 +283,7 @@ def past_due_records(deals: Iterable[Mapping[str, Any]], *, today: date, config:
             continue
         late.append({**deal, "amount_rc": _amount_rc(deal, config), "days_overdue": (today - close).days})
     late.sort(key=lambda d: (d["close_date"], -d["amount_rc"]))
-    return pd.DataFrame.from_records(late)
+    return late
 
 
 def stalled_records(
@@ -290,7 +292,7 @@ def stalled_records(
     today: date,
     config: RevbotConfig,
     stage_medians: Mapping[str, float],
-) -> pd.DataFrame:
+) -> list[dict[str, Any]]:
     """`stalled_deals` (with its `reason` in words) for a handful of deals given as
     `storage.queries.deal_records` and the medians they were picked with, in plain Python."""
     rules = config.pipeline
@@ -322,7 +324,7 @@ def stalled_records(
             reasons.append(f"in {deal.get('stage')} for {int(in_stage)} days (median {median:g})")
         stuck.append({**described, "reason": "; ".join(reasons)})
     stuck.sort(key=lambda d: (-d["amount_rc"], d["id"]))
-    return pd.DataFrame.from_records(stuck)
+    return stuck
 
 
 def _day(value: object) -> date | None:
@@ -359,8 +361,8 @@ def summary_from_rollup(
 def summary_from_groups(
     groups: Sequence[PipelineGroup],
     *,
-    past_due: pd.DataFrame,
-    stalled: pd.DataFrame,
+    past_due: pd.DataFrame | Sequence[Mapping[str, Any]],
+    stalled: pd.DataFrame | Sequence[Mapping[str, Any]],
     period: Period,
     config: RevbotConfig,
 ) -> PipelineSummary:
@@ -392,8 +394,8 @@ def summary_from_groups(
         closing_in_period_weighted=_cents_total(v.weighted_cents for v in closing),
         created_in_period=_cents_total(v.cents for v in created),
         created_in_period_count=sum(v.group.count for v in created),
-        past_due=past_due,
-        stalled=stalled,
+        past_due=_as_frame(past_due),
+        stalled=_as_frame(stalled),
         past_due_count=sum(v.group.count for v in late),
         past_due_amount=_cents_total(v.cents for v in late),
         stalled_count=sum(v.group.count for v in stuck),
@@ -477,6 +479,10 @@ def groups_from_frame(frame: pd.DataFrame) -> list[PipelineGroup]:
 
 def _text(value: object) -> str | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA else str(value)
+
+
+def _as_frame(rows: pd.DataFrame | Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    return rows if isinstance(rows, pd.DataFrame) else pd.DataFrame.from_records(list(rows))
 
 
 def _cents_total(cents: Iterable[int]) -> float:

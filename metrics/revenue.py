@@ -24,7 +24,7 @@ from metrics.money import from_cents, to_cents
 from metrics.periods import Period
 from metrics.pipeline import GroupValue, forecast_categories, groups_from_frame
 from storage.config import RevbotConfig
-from storage.queries import PipelineGroup
+from storage.queries import PipelineGroup, TargetRow
 
 
 @dataclass(frozen=True)
@@ -158,32 +158,48 @@ def attainment_from_groups(
 
 
 def target_for_period(targets: pd.DataFrame, period: Period) -> float | None:
-    """The target amount for `period` from `storage.queries.load_targets` rows of ONE owner set.
+    """`target_from_rows` for `storage.queries.load_targets` rows of ONE owner set."""
+    if targets is None or targets.empty:
+        return None
+    frame = ensure_datetime(targets.copy(), ["period_start", "period_end"])
+    rows = [
+        TargetRow(_owner(user_id), _owner(team_id), start.date(), end.date(), float(amount))
+        for user_id, team_id, start, end, amount in zip(
+            frame["user_id"], frame["team_id"], frame["period_start"], frame["period_end"], frame["amount"], strict=True
+        )
+    ]
+    return target_from_rows(rows, period)
+
+
+def target_from_rows(targets: Sequence[TargetRow], period: Period) -> float | None:
+    """The target amount for `period` from the target rows of ONE owner set.
 
     Per owner (user_id or team_id): a target spanning exactly the period wins; else targets lying
     inside the period are summed (quarters of a year); else overlapping targets are prorated by
     days (a quarter of an annual target). None when there is no target at all.
     """
-    if targets is None or targets.empty:
+    if not targets:
         return None
-    frame = ensure_datetime(targets.copy(), ["period_start", "period_end"])
-    start, end = as_timestamp(period.start), as_timestamp(period.end)
-    owner = frame["user_id"].astype("string").fillna("") + "/" + frame["team_id"].astype("string").fillna("")
+    by_owner: dict[tuple[int | None, int | None], list[TargetRow]] = {}
+    for row in targets:
+        by_owner.setdefault((row.user_id, row.team_id), []).append(row)
     amount_cents = 0
-    for _, rows in frame.groupby(owner, sort=False):
-        exact = rows[(rows["period_start"] == start) & (rows["period_end"] == end)]
-        inside = rows[(rows["period_start"] >= start) & (rows["period_end"] <= end)]
-        if not exact.empty:
-            amount_cents += int(to_cents(exact["amount"]).sum())
-        elif not inside.empty:
-            amount_cents += int(to_cents(inside["amount"]).sum())
-        else:
-            for row in rows.itertuples(index=False):
-                span = (row.period_end - row.period_start).days + 1
-                overlap = (min(row.period_end, end) - max(row.period_start, start)).days + 1
-                if span > 0 and overlap > 0:
-                    amount_cents += round(float(row.amount) * 100 * overlap / span)
+    for rows in by_owner.values():
+        exact = [r for r in rows if r.period_start == period.start and r.period_end == period.end]
+        inside = [r for r in rows if r.period_start >= period.start and r.period_end <= period.end]
+        if exact or inside:
+            amount_cents += sum(round(r.amount * 100) for r in (exact or inside))
+            continue
+        for row in rows:
+            span = (row.period_end - row.period_start).days + 1
+            overlap = (min(row.period_end, period.end) - max(row.period_start, period.start)).days + 1
+            if span > 0 and overlap > 0:
+                amount_cents += round(row.amount * 100 * overlap / span)
     return from_cents(amount_cents)
+
+
+def _owner(value: object) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)  # type: ignore[call-overload]
 
 
 _FORECAST_KEYS = tuple((c, closed) for c in ("Closed", "Commit", "Best Case", "Pipeline") for closed in (True, False))

@@ -334,6 +334,42 @@ def load_targets(
     return _execute(session, stmt.order_by(Target.id), TARGET_COLUMNS)
 
 
+class TargetRow(NamedTuple):
+    """One `targets` row, plain (see `load_target_rows`)."""
+
+    user_id: int | None
+    team_id: int | None
+    period_start: date
+    period_end: date
+    amount: float
+
+
+def load_target_rows(
+    session: Session,
+    *,
+    period: DateRange,
+    user_ids: Iterable[int] | None = None,
+    team_ids: Iterable[int] | None = None,
+    metric: str = "bookings",
+) -> list[TargetRow]:
+    """`load_targets` as plain rows, for the one-owner questions of slash commands (no pandas)."""
+    start, end = _bounds(period)
+    stmt = select(Target.user_id, Target.team_id, Target.period_start, Target.period_end, Target.amount).where(
+        Target.period_start <= end, Target.period_end >= start, Target.metric == metric
+    )
+    owners = []
+    if user_ids is not None:
+        owners.append(Target.user_id.in_(sorted(set(user_ids))))
+    if team_ids is not None:
+        owners.append(Target.team_id.in_(sorted(set(team_ids))))
+    if owners:
+        stmt = stmt.where(or_(*owners))
+    return [
+        TargetRow(user_id, team_id, period_start, period_end, float(amount or 0))
+        for user_id, team_id, period_start, period_end, amount in session.execute(stmt.order_by(Target.id))
+    ]
+
+
 # --- customers -------------------------------------------------------------------------------
 
 SUBSCRIPTION_COLUMNS = (
