@@ -22,6 +22,7 @@ from commands.rendering import Message
 from commands.targets import target_in_scope
 from metrics.forecast_change import (
     as_they_stood,
+    exact_currencies,
     forecast_of,
     open_cents,
     rebuild_changed,
@@ -109,10 +110,10 @@ def compute(ctx: CommandContext, period: Period, week_ago: datetime) -> Forecast
     """The forecast now and a week ago and the bridge between, reading rows only for the deals
     that changed since `week_ago` (see `metrics.forecast_change`); the others come as SQL sums.
     The same numbers as rebuilding every deal (`full_rebuild`)."""
-    closing = closing_rollup_sql(ctx.session, ctx.scope, period)
+    closing = closing_rollup_sql(ctx.session, ctx.scope, period, exact_currencies=exact_currencies(ctx.config))
     changed = changed_deals_sql(ctx.session, ctx.scope, period, since=week_ago, today=ctx.today)
     history = history_of_deals_sql(ctx.session, changed["id"], since=week_ago)
-    unchanged = unchanged_groups(closing, changed, period)
+    unchanged = unchanged_groups(closing, changed, period, ctx.config)
     stood = as_they_stood(unchanged, ctx.config)
     then, bridge = rebuild_changed(changed, history, start=week_ago, end=ctx.now, period=period, config=ctx.config)
     return ForecastNumbers(

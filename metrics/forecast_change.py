@@ -6,30 +6,39 @@ and without a `deal_history` row after it stood then exactly as it stands now, s
 
 - those *unchanged* deals are needed only as sums, grouped the way the forecast reads them
   (`storage.forecast_queries.closing_rollup_sql` minus the changed deals' current rows:
-  `unchanged_groups`), and count the same at both ends;
-- the *changed* deals are rebuilt row by row as before (`state_for_forecast`, `pipeline_bridge`).
+  `unchanged_groups`), and they count the same at both ends;
+- the *changed* deals are rebuilt row by row as before (`rebuild_changed`).
 
-Both ends treat the unchanged deals the same way (one group sum converted and rounded once), so a
-quiet week shows "no change" exactly, and the bridge still balances to the cent: the unchanged
+The sums are exact to the cent, as if every deal were converted and rounded on its own
+(`metrics.money`): amounts in the reporting currency (or at a rate of 1) are whole cents and add
+up exactly; amounts in other currencies are grouped by amount as well (`exact_amount`), so each
+group is `count ×` one deal's rounded value. The bridge still balances to the cent: unchanged
 deals add the same amount to its start and its end and move nothing.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
 import pandas as pd
 
 from metrics.frames import as_timestamp
-from metrics.money import from_cents, to_cents
-from metrics.movement import Bridge, bridge_between, state_at
+from metrics.money import from_cents, to_cents, to_reporting
+from metrics.movement import Bridge, bridge_between, state_at, states_at
 from metrics.periods import Period
-from metrics.revenue import Forecast, forecast, forecast_from_aggregate
+from metrics.revenue import Forecast, forecast
 from storage.config import RevbotConfig
 
-GROUP_KEYS = ["stage", "forecast_category", "is_closed", "is_won", "currency"]
+# How `closing_rollup_sql` groups deals. `exact_amount` is the deal's amount for currencies that
+# `exact_currencies` names, else None (one group for every amount).
+GROUP_KEYS = ["stage", "forecast_category", "is_closed", "is_won", "currency", "exact_amount"]
+
+
+def exact_currencies(config: RevbotConfig) -> list[str]:
+    """Currencies converted at a rate other than 1: rounding each deal's converted amount to the
+    cent is not the same as rounding their sum, so their sums are kept per distinct amount."""
+    return sorted(code for code in config.fx_rates if config.fx_rate(code) != 1.0)
 
 
 def state_for_forecast(
@@ -71,38 +80,61 @@ def rebuild_changed(
     """The changed deals as they stood at `start` (for the forecast then) and their pipeline
     bridge to `end`, rebuilding each end once (`pipeline_bridge` and `state_for_forecast` would
     rebuild the start twice)."""
-    before = state_at(deals, history, start, config)
-    after = state_at(deals, history, end, config)
+    before, after = states_at(deals, history, [start, end], config)
     bridge = bridge_between(before, after, start=start, end=end, config=config, period=period)
     return forecast_state(before, history, start), bridge
 
 
-def unchanged_groups(closing: pd.DataFrame, changed: pd.DataFrame, period: Period) -> pd.DataFrame:
+def unchanged_groups(
+    closing: pd.DataFrame, changed: pd.DataFrame, period: Period, config: RevbotConfig
+) -> pd.DataFrame:
     """`closing` groups (deals closing in `period`: GROUP_KEYS, count, amount in own currency)
     without the `changed` deals' current rows that fall in them."""
     columns = [*GROUP_KEYS, "count", "amount"]
-    if changed.empty:
-        return closing[columns].copy() if len(closing) else pd.DataFrame(columns=columns)
-    close_date = pd.to_datetime(changed["close_date"], errors="coerce")
-    in_period = (close_date >= as_timestamp(period.start)) & (close_date <= as_timestamp(period.end))
-    rows = changed.loc[in_period, GROUP_KEYS].copy()
-    rows["count"] = -1
-    rows["amount"] = -pd.to_numeric(changed.loc[in_period, "amount"], errors="coerce").fillna(0.0)
-    parts = [part for part in (closing[columns] if len(closing) else None, rows) if part is not None and len(part)]
-    if not parts:
-        return pd.DataFrame(columns=columns)
-    frame = pd.concat(parts, ignore_index=True)
-    for flag in ("is_closed", "is_won"):
-        frame[flag] = frame[flag].fillna(False).astype(bool)
-    # Keys may be missing (no category, no currency): keep those groups rather than drop them.
-    keys = frame[GROUP_KEYS].astype(object).where(frame[GROUP_KEYS].notna(), "\0none")
-    summed = frame.assign(**{k: keys[k] for k in GROUP_KEYS}).groupby(GROUP_KEYS, sort=False, dropna=False).agg(
-        count=("count", "sum"), amount=("amount", "sum")
-    )
-    summed = summed[summed["count"] > 0].reset_index()
-    for key in GROUP_KEYS:
-        summed[key] = summed[key].astype(object).where(summed[key] != "\0none", None)
-    return summed[columns]
+    totals: dict[tuple[object, ...], list[float]] = {}
+    # Plain Python over the groups and the changed rows: cheaper than a pandas groupby on object
+    # keys, and None keys (no category, one group for all amounts) stay keys instead of dropping.
+    for key, count, amount in _keyed(closing):
+        total = totals.setdefault(key, [0, 0.0])
+        total[0] += count
+        total[1] += amount
+    if len(changed):
+        close_date = pd.to_datetime(changed["close_date"], errors="coerce")
+        in_period = ((close_date >= as_timestamp(period.start)) & (close_date <= as_timestamp(period.end))).to_numpy()
+        rows = changed[in_period]
+        exact = rows["currency"].isin(exact_currencies(config)).to_numpy()
+        rows = rows.assign(count=1, exact_amount=rows["amount"].where(exact, None))
+        for key, count, amount in _keyed(rows):
+            total = totals.setdefault(key, [0, 0.0])
+            total[0] -= count
+            total[1] -= amount
+    kept = [(*key, int(count), amount) for key, (count, amount) in totals.items() if count > 0]
+    return pd.DataFrame(kept, columns=columns)
+
+
+def _keyed(frame: pd.DataFrame) -> list[tuple[tuple[object, ...], int, float]]:
+    if frame.empty:
+        return []
+    keys = [[None if pd.isna(value) else value for value in frame[name].tolist()] for name in GROUP_KEYS]
+    for position in (2, 3):  # is_closed, is_won
+        keys[position] = [bool(value) for value in keys[position]]
+    keys[5] = [None if value is None else float(value) for value in keys[5]]  # exact_amount
+    amounts = pd.to_numeric(frame["amount"], errors="coerce").fillna(0.0).tolist()
+    counts = frame["count"].astype("int64").tolist()
+    return [(key, counts[i], amounts[i]) for i, key in enumerate(zip(*keys, strict=True))]
+
+
+def group_cents(groups: pd.DataFrame, config: RevbotConfig) -> np.ndarray:
+    """Each group's value in the reporting currency in whole cents, as the sum of its deals each
+    converted and rounded on its own (see the module docstring)."""
+    if groups.empty:
+        return np.zeros(0, dtype="int64")
+    rates = groups["currency"].astype(object).map(config.fx_rate).astype("float64").to_numpy()
+    exact = groups["exact_amount"].notna().to_numpy()
+    one = pd.to_numeric(groups["exact_amount"], errors="coerce").fillna(0.0).to_numpy()
+    per_deal = to_cents(pd.Series(np.round(one * rates, 2))).to_numpy() * groups["count"].astype("int64").to_numpy()
+    summed = to_cents(pd.Series(np.round(groups["amount"].astype("float64").to_numpy() * rates, 2))).to_numpy()
+    return np.where(exact, per_deal, summed)
 
 
 def as_they_stood(groups: pd.DataFrame, config: RevbotConfig) -> pd.DataFrame:
@@ -118,38 +150,18 @@ def as_they_stood(groups: pd.DataFrame, config: RevbotConfig) -> pd.DataFrame:
     return frame
 
 
-def group_cents(groups: pd.DataFrame, config: RevbotConfig) -> pd.Series:
-    """Each group's amount in the reporting currency, in whole cents (converted, then rounded)."""
-    if groups.empty:
-        return pd.Series(dtype="int64")
-    rates = groups["currency"].astype(object).map(lambda code: config.fx_rate(code)).astype("float64")
-    return to_cents(np.round(groups["amount"].astype("float64") * rates, 2))
-
-
-def forecast_of(
-    groups: pd.DataFrame, deals: pd.DataFrame, period: Period, config: RevbotConfig
-) -> Forecast:
-    """The forecast of unchanged `groups` plus the `deals` rows (each already as they stood)."""
-    from_groups = forecast_from_aggregate(groups, period, config=config) if len(groups) else None
-    from_rows = forecast(deals, period, config=config)
-    if from_groups is None:
-        return from_rows
-    return add_forecasts(from_groups, from_rows)
-
-
-def add_forecasts(a: Forecast, b: Forecast) -> Forecast:
-    """a + b, summed in cents so the result is exact to the cent."""
-
-    def plus(x: float, y: float) -> float:
-        return from_cents(round(x * 100) + round(y * 100))
-
-    return replace(
-        a,
-        closed=plus(a.closed, b.closed),
-        commit=plus(a.commit, b.commit),
-        best_case=plus(a.best_case, b.best_case),
-        pipeline=plus(a.pipeline, b.pipeline),
+def forecast_of(groups: pd.DataFrame, deals: pd.DataFrame, period: Period, config: RevbotConfig) -> Forecast:
+    """`metrics.revenue.forecast` over unchanged `groups` (all closing in `period`) and `deals`
+    (each already as it stood), in one pass: each group enters as one row carrying its exact
+    value in `amount_rc`."""
+    rows = groups[["stage", "forecast_category", "is_closed", "is_won"]].assign(
+        amount_rc=group_cents(groups, config) / 100,
+        close_date=as_timestamp(period.start),
     )
+    if len(deals):
+        own = deals if "amount_rc" in deals else to_reporting(deals, config)
+        rows = pd.concat([rows, own[[*rows.columns]]], ignore_index=True) if len(rows) else own
+    return forecast(rows, period, config=config)
 
 
 def open_cents(groups: pd.DataFrame, config: RevbotConfig) -> int:
@@ -163,8 +175,13 @@ def open_cents(groups: pd.DataFrame, config: RevbotConfig) -> int:
 def with_unchanged(bridge: Bridge, unchanged_cents: int) -> Bridge:
     """The bridge of the changed deals plus unchanged open pipeline, which is in both ends and
     moves nothing: start and end both grow by it, the movements stay."""
-    return replace(
-        bridge,
+    return Bridge(
+        start_at=bridge.start_at,
+        end_at=bridge.end_at,
+        period=bridge.period,
+        currency=bridge.currency,
         start=from_cents(round(bridge.start * 100) + unchanged_cents),
         end=from_cents(round(bridge.end * 100) + unchanged_cents),
+        movements=bridge.movements,
+        deals=bridge.deals,
     )

@@ -27,7 +27,7 @@ from datetime import date, datetime
 import numpy as np
 import pandas as pd
 
-from metrics.frames import as_timestamp, ensure_datetime, prepare_deals
+from metrics.frames import DEAL_DEFAULTS, as_timestamp, ensure_datetime
 from metrics.money import from_cents, to_reporting
 from metrics.periods import Period
 from storage.config import RevbotConfig
@@ -85,18 +85,44 @@ def _parse_history_value(field_name: str, values: pd.Series) -> pd.Series:
     return values
 
 
+STATE_COLUMNS = ("id", "name", "stage", "amount", "currency", "close_date", "forecast_category", "created_at")
+
+
 def state_at(deals: pd.DataFrame, history: pd.DataFrame, moment: datetime, config: RevbotConfig) -> pd.DataFrame:
     """Each deal as it was at `moment`: stage, amount, close_date, forecast_category, exists, is_open,
     is_won, amount_rc (reporting currency at today's rates)."""
-    frame = prepare_deals(deals, config)[
-        ["id", "name", "stage", "amount", "currency", "close_date", "forecast_category", "created_at", "is_closed"]
-        + ["is_won"]
-    ].copy()
-    frame = frame.set_index("id", drop=False)
-    at = as_timestamp(moment)
+    return states_at(deals, history, [moment], config)[0]
+
+
+def states_at(
+    deals: pd.DataFrame, history: pd.DataFrame, moments: list[datetime], config: RevbotConfig
+) -> list[pd.DataFrame]:
+    """`state_at` for several moments, sharing the preparation of the deals and the history."""
+    current = _state_columns(deals)
+    later_all = None
     if history is not None and not history.empty:
-        later = ensure_datetime(history.copy(), ["changed_at"])
-        later = later[later["changed_at"] > at].sort_values(["changed_at"], kind="stable")
+        later_all = ensure_datetime(history.copy(), ["changed_at"])
+        later_all = later_all[later_all["deal_id"].isin(current.index)].sort_values(["changed_at"], kind="stable")
+    return [_state(current.copy(), later_all, as_timestamp(moment), config) for moment in moments]
+
+
+def _state_columns(deals: pd.DataFrame) -> pd.DataFrame:
+    """The columns `state_at` reads, typed as `metrics.frames.prepare_deals` types them (without
+    preparing the dozen columns it does not read)."""
+    columns: dict[str, object] = {}
+    for name in STATE_COLUMNS:
+        columns[name] = deals[name] if name in deals else pd.Series(DEAL_DEFAULTS[name], index=deals.index)
+    for flag in ("is_closed", "is_won"):
+        columns[flag] = deals[flag].fillna(False).astype(bool) if flag in deals else False
+    frame = pd.DataFrame(columns, index=deals.index)
+    frame["amount"] = pd.to_numeric(frame["amount"], errors="coerce").fillna(0.0).astype("float64")
+    ensure_datetime(frame, ("close_date", "created_at"))
+    return frame.set_index("id", drop=False)
+
+
+def _state(frame: pd.DataFrame, later_all: pd.DataFrame | None, at: pd.Timestamp, config: RevbotConfig) -> pd.DataFrame:
+    if later_all is not None:
+        later = later_all[later_all["changed_at"] > at]
         firsts = later.groupby(["deal_id", "field"], sort=False)["old_value"].first()
         for field_name in ("stage", "amount", "close_date", "forecast_category"):
             if field_name not in firsts.index.get_level_values("field"):
@@ -144,8 +170,7 @@ def pipeline_bridge(
     `start`); `history` their changes after `start`.
     """
     start_at, end_at = as_timestamp(start).to_pydatetime(), as_timestamp(end).to_pydatetime()
-    before = state_at(deals, history, start_at, config)
-    after = state_at(deals, history, end_at, config)
+    before, after = states_at(deals, history, [start_at, end_at], config)
     return bridge_between(before, after, start=start_at, end=end_at, config=config, period=period)
 
 

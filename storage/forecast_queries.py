@@ -12,12 +12,12 @@ datetimes naive datetime64, flags bool), so the metrics read them the same way.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select, true, type_coerce
+from sqlalchemy import ColumnElement, Select, and_, case, exists, false, func, null, or_, select, true, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
@@ -26,7 +26,7 @@ from storage.models import Deal, DealHistory, User
 from storage.queries import HISTORY_COLUMNS
 from storage.scope import Scope
 
-ROLLUP_COLUMNS = ("stage", "forecast_category", "is_closed", "is_won", "currency", "count", "amount")
+ROLLUP_COLUMNS = ("stage", "forecast_category", "is_closed", "is_won", "currency", "exact_amount", "count", "amount")
 # No `name`: every column here is in ix_deals_owner_open, so a rep's deals never touch the table.
 CHANGED_COLUMNS = (
     "id",
@@ -43,7 +43,7 @@ CHANGED_COLUMNS = (
 # Bound parameters per `IN (...)`: well under SQLite's 32,766 and cheap for PostgreSQL to plan.
 _ID_CHUNK = 5_000
 _INTS = {"id", "owner_id", "deal_id", "count"}
-_FLOATS = {"amount"}
+_FLOATS = {"amount", "exact_amount"}
 _DATETIMES = {"close_date", "created_at", "changed_at"}
 _BOOLS = {"is_closed", "is_won"}
 
@@ -93,18 +93,24 @@ def _closing(period: Period) -> ColumnElement[bool]:
     return and_(Deal.is_closed.in_([False, True]), Deal.close_date.between(period.start, period.end))
 
 
-def closing_rollup_sql(session: Session, scope: Scope, period: Period) -> pd.DataFrame:
+def closing_rollup_sql(
+    session: Session, scope: Scope, period: Period, *, exact_currencies: Collection[str] = ()
+) -> pd.DataFrame:
     """Deals closing in `period`, grouped by what the forecast reads: stage, forecast_category,
-    is_closed, is_won, currency, count, amount (own currency). The same groups as
-    `storage.queries.forecast_sql`, for `metrics.revenue.forecast_from_aggregate`."""
-    keys = (Deal.stage, Deal.forecast_category, Deal.is_closed, Deal.is_won, Deal.currency)
+    is_closed, is_won, currency, exact_amount, count, amount (own currency). `exact_amount` is the
+    amount itself for `exact_currencies` (one group per distinct amount, so that each deal can be
+    converted and rounded on its own: `metrics.forecast_change.group_cents`), else NULL."""
+    exact: ColumnElement[Any] = (
+        case((Deal.currency.in_(sorted(exact_currencies)), Deal.amount), else_=null()) if exact_currencies else null()
+    )
+    keys = (Deal.stage, Deal.forecast_category, Deal.is_closed, Deal.is_won, Deal.currency, exact)
     stmt = select(
         *(_raw(column, name) for column, name in zip(keys, ROLLUP_COLUMNS, strict=False)),
         _raw(func.count(), "count"),
         _raw(func.coalesce(func.sum(Deal.amount), 0), "amount"),
     ).where(Deal.removed_at.is_(None), _closing(period))
     # Each statement groups its own rows: the same key can come twice (owned and unowned deals),
-    # which the forecast sums anyway.
+    # which every reader sums anyway.
     return _run(session, [part.group_by(*keys) for part in _owned(stmt, scope)], ROLLUP_COLUMNS)
 
 
