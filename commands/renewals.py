@@ -66,8 +66,8 @@ def _row(risk: RenewalRisk, account_name: str | None, owner_name: str | None) ->
     return {
         "account_id": risk.account_id,
         "account_name": account_name,
-        # A midnight datetime, as the DataFrame path handed the template: the `date` filter moves
-        # datetimes into the configured zone, so this keeps the dates shown unchanged.
+        # A midnight datetime, as the DataFrame path handed the template (a pandas Timestamp): the
+        # `date` filter treats datetimes and dates differently when given a zone.
         "renewal_date": datetime.combine(risk.renewal_date, time()),
         "arr": risk.arr,
         "score": risk.score,
