@@ -115,10 +115,21 @@ def unchanged_groups(
 def _keyed(frame: pd.DataFrame) -> list[tuple[tuple[object, ...], int, float]]:
     if frame.empty:
         return []
-    keys = [[None if pd.isna(value) else value for value in frame[name].tolist()] for name in GROUP_KEYS]
-    for position in (2, 3):  # is_closed, is_won
-        keys[position] = [bool(value) for value in keys[position]]
-    keys[5] = [None if value is None else float(value) for value in keys[5]]  # exact_amount
+    keys = []
+    for name in GROUP_KEYS:
+        column = frame[name]
+        if name in ("is_closed", "is_won"):
+            keys.append(column.fillna(False).astype(bool).tolist())
+        elif name == "exact_amount":
+            keys.append(
+                pd.to_numeric(column, errors="coerce")
+                .astype("float64")
+                .astype(object)
+                .where(column.notna(), None)
+                .tolist()
+            )
+        else:
+            keys.append(column.astype(object).where(column.notna(), None).tolist())
     amounts = pd.to_numeric(frame["amount"], errors="coerce").fillna(0.0).tolist()
     counts = frame["count"].astype("int64").tolist()
     return [(key, counts[i], amounts[i]) for i, key in enumerate(zip(*keys, strict=True))]

@@ -118,9 +118,7 @@ def _day_start(d: date) -> datetime:
     return datetime(d.year, d.month, d.day)
 
 
-def changed_deals_sql(
-    session: Session, scope: Scope, period: Period, *, since: datetime, today: date
-) -> pd.DataFrame:
+def changed_deals_sql(session: Session, scope: Scope, period: Period, *, since: datetime, today: date) -> pd.DataFrame:
     """The deals whose place in the forecast or the pipeline closing in `period` can differ
     between `since` and now: created after `since`, or with a `deal_history` row after it —
     restricted to those closing in the period now, or whose close date changed after `since`
