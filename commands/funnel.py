@@ -6,16 +6,24 @@ source, within the caller's scope.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from commands import reply
 from commands.arguments import reject_extra, split_words
+from commands.org_cache import org_wide
 from commands.pipeline import deal_rows
 from commands.registry import Command, CommandContext, ParseContext, Subject, register
 from commands.rendering import Message
 from metrics.periods import Period
-from metrics.velocity import stage_conversion, time_in_stage, velocity
-from metrics.volume import by_source
-from storage.queries import load_history, load_pipeline_deals
+from metrics.velocity import (
+    Velocity,
+    funnel_from_changes,
+    median_days_from_stays,
+    stage_conversion_from_reach,
+    velocity_from_totals,
+)
+from metrics.volume import by_source_from_totals
+from storage.funnel_queries import deal_totals_sql, pipeline_stage_rows_sql, stage_change_rows_sql, won_cycles_sql
 
 
 @dataclass(frozen=True)
@@ -31,24 +39,47 @@ def parse(text: str, ctx: ParseContext) -> tuple[FunnelArgs, Subject]:
 
 def run(args: FunnelArgs, ctx: CommandContext) -> Message:
     period = args.period
-    deals = load_pipeline_deals(ctx.session, ctx.scope, period)
-    history = load_history(ctx.session, ctx.scope, until=period.end_exclusive_datetime, fields=["stage"])
-    conversion = stage_conversion(history, ctx.config, deals=deals)
-    stays = time_in_stage(history, deals=deals)
-    medians = stays.groupby("stage")["days"].median().to_dict() if len(stays) else {}
-    stages = [
-        {**row, "median_days": medians.get(row["stage"])}
-        for row in deal_rows(conversion)
-        if row["reached"] or row["stage"] in medians
-    ]
+    # An org-wide funnel reads every deal and stage change: shared per data version (org_cache).
+    numbers = org_wide(ctx, ("funnel", period.start, period.end), lambda: funnel_numbers(ctx, period))
     return reply.answer(
         ctx,
         "funnel.j2",
         fallback=f"Funnel for {ctx.scope.label}, {period.label}",
         period=period,
+        stages=numbers.stages,
+        speed=numbers.speed,
+        sources=numbers.sources,
+    )
+
+
+@dataclass(frozen=True)
+class FunnelNumbers:
+    stages: list[dict[str, Any]]
+    speed: Velocity
+    sources: list[dict[str, Any]]
+
+
+def funnel_numbers(ctx: CommandContext, period: Period) -> FunnelNumbers:
+    """What the reply shows, from aggregates in SQL (`storage.funnel_queries`): the same numbers
+    `stage_conversion`, `time_in_stage`, `velocity` and `by_source` give on the loaded frames."""
+    session, scope, config = ctx.session, ctx.scope, ctx.config
+    start, end, until = period.start, period.end, period.end_exclusive_datetime
+    totals = deal_totals_sql(session, scope, start, end, config)
+    cycles = won_cycles_sql(session, scope, start, end)
+    names = [s.name for s in config.stages]
+    changes = stage_change_rows_sql(session, scope, until=until, stages=names)
+    pipeline = pipeline_stage_rows_sql(session, scope, start=start, end=end, stages=names)
+    reach, stays = funnel_from_changes(changes, pipeline, config)
+    medians = median_days_from_stays(stays)
+    stages = [
+        {**row, "median_days": medians.get(row["stage"])}
+        for row in deal_rows(stage_conversion_from_reach(reach, config))
+        if row["reached"] or row["stage"] in medians
+    ]
+    return FunnelNumbers(
         stages=stages,
-        speed=velocity(deals, period=period, config=ctx.config),
-        sources=deal_rows(by_source(deals, period=period, config=ctx.config)),
+        speed=velocity_from_totals(totals, cycles, period=period, config=config),
+        sources=deal_rows(by_source_from_totals(totals, config)),
     )
 
 

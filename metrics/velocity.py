@@ -12,9 +12,11 @@ Definitions (see docs/metrics.md):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
+import numpy as np
 import pandas as pd
 
 from metrics.frames import as_timestamp, ensure_datetime, prepare_deals
@@ -148,3 +150,170 @@ def days_open(deals: pd.DataFrame, *, today: date) -> pd.Series:
     """Age in days of each deal (created → today), for deal cards."""
     frame = ensure_datetime(deals.copy(), ["created_at"])
     return (as_timestamp(today) - frame["created_at"].dt.normalize()).dt.days
+
+
+# --- from database aggregates (storage.funnel_queries) -----------------------------------------
+# The same numbers as `velocity`, `stage_conversion` and `time_in_stage` above, computed from small
+# aggregates instead of every deal and stage change, so a big scope's funnel needs no DataFrame of
+# its whole history. Tests check both paths agree.
+
+
+def check_currencies(currencies: Iterable[str | None], config: RevbotConfig) -> None:
+    """Raise `ConfigError` for a currency without a rate, as `metrics.money.to_reporting` does."""
+    for code in set(currencies):
+        config.fx_rate(code)
+
+
+def velocity_from_totals(
+    totals: pd.DataFrame, cycles: Iterable[tuple[int, int]], *, period: Period, config: RevbotConfig
+) -> Velocity:
+    """`velocity` from `storage.funnel_queries.deal_totals_sql` rows and `won_cycles_sql`'s
+    (days, deals) histogram."""
+    check_currencies(totals["currency"] if len(totals) else [], config)
+    won_count, lost_count = int(totals["won_count"].sum()), int(totals["lost_count"].sum())
+    won_cents, lost_cents = int(totals["won_cents"].sum()), int(totals["lost_cents"].sum())
+    histogram: dict[int, int] = {}
+    for days, deals in cycles:
+        histogram[max(days, 0)] = histogram.get(max(days, 0), 0) + deals
+    average = round(from_cents(won_cents) / won_count, 2) if won_count else None
+    rate = ratio(won_count, won_count + lost_count)
+    count = sum(histogram.values())
+    mean_cycle = sum(d * n for d, n in histogram.items()) / count if count else None
+    open_count = int(totals["open_count"].sum())
+    speed = None
+    if rate is not None and average is not None and mean_cycle:
+        speed = round(open_count * rate * average / mean_cycle, 2)
+    return Velocity(
+        period=period,
+        currency=config.reporting_currency,
+        won_count=won_count,
+        lost_count=lost_count,
+        won_amount=from_cents(won_cents),
+        lost_amount=from_cents(lost_cents),
+        win_rate_by_count=rate,
+        win_rate_by_value=ratio(won_cents, won_cents + lost_cents),
+        average_deal_size=average,
+        cycle_median_days=_histogram_median(histogram) if count else None,
+        cycle_mean_days=mean_cycle,
+        open_count=open_count,
+        sales_velocity_per_day=speed,
+    )
+
+
+def _histogram_median(histogram: dict[int, int]) -> float:
+    """The median of the values a {value: count} histogram holds (mean of the two middle ones)."""
+    count = sum(histogram.values())
+    wanted = [(count - 1) // 2, count // 2]  # 0-based ranks of the middle value(s)
+    found: list[int] = []
+    seen = 0
+    for value in sorted(histogram):
+        seen += histogram[value]
+        while len(found) < 2 and wanted[len(found)] < seen:
+            found.append(value)
+    return (found[0] + found[1]) / 2
+
+
+def stage_conversion_from_reach(reach: Iterable[tuple[int, int]], config: RevbotConfig) -> pd.DataFrame:
+    """`stage_conversion` from (mask, deals) pairs: bit i of a mask says a deal was ever in
+    `config.stages[i]` (`storage.funnel_queries.stage_reach_sql`)."""
+    stages = list(config.stages)
+    counts: dict[int, int] = {}
+    for mask, deals in reach:
+        counts[mask] = counts.get(mask, 0) + deals
+    rows = []
+    for position, stage in enumerate(stages):
+        if stage.status != "open":
+            continue
+        # A deal advanced when it also reached a later stage that is not a lost one.
+        later = sum(1 << i for i, s in enumerate(stages) if i > position and s.status != "lost")
+        here = {mask: n for mask, n in counts.items() if mask >> position & 1}
+        rows.append(
+            {
+                "stage": stage.name,
+                "reached": sum(here.values()),
+                "advanced": sum(n for mask, n in here.items() if mask & later),
+            }
+        )
+    frame = pd.DataFrame(rows, columns=["stage", "reached", "advanced"]).astype(
+        {"reached": "int64", "advanced": "int64"}
+    )
+    conversions = [ratio(a, r) for a, r in zip(frame["advanced"], frame["reached"], strict=True)]
+    frame["conversion"] = pd.Series(conversions, index=frame.index, dtype=object)  # None stays "n/a"
+    return frame
+
+
+def median_days_from_stays(stays: pd.DataFrame) -> dict[str, float]:
+    """Median days per stage from completed stays given as (stage, millis): the values
+    `time_in_stage(...).groupby("stage")["days"].median()` gives, computed the same way
+    (timedelta → total seconds / 86400) so a median on a display boundary rounds alike."""
+    if stays.empty:
+        return {}
+    days = pd.to_timedelta(stays["millis"].to_numpy(dtype="int64"), unit="ms").total_seconds() / 86400
+    frame = pd.DataFrame({"stage": stays["stage"].to_numpy(), "days": days})
+    return {str(k): float(v) for k, v in frame.groupby("stage")["days"].median().items()}
+
+
+def funnel_from_changes(
+    changes: pd.DataFrame, pipeline: pd.DataFrame, config: RevbotConfig
+) -> tuple[list[tuple[int, int]], pd.DataFrame]:
+    """Stage reach and completed stays from narrow numeric rows (`storage.funnel_queries`):
+    `changes` (deal_id, id, old, new, at: stage positions in `config.stages`, len(stages) for any
+    other value, `at` in epoch millis) and the pipeline deals (id, stage, created: millis or NaN).
+
+    Returns (mask, deals) pairs for `stage_conversion_from_reach` and (stage, millis) stays in open
+    stages for `median_days_from_stays`: what `stage_conversion` and `time_in_stage` compute from
+    the history and deal frames, in arrays (an org's history is millions of rows)."""
+    names = [s.name for s in config.stages]
+    n = len(names)
+    if n > 62:
+        raise ValueError("funnel_from_changes: at most 62 stages fit a 64-bit mask")
+    order = np.lexsort((changes["id"].to_numpy(), changes["at"].to_numpy(), changes["deal_id"].to_numpy()))
+    deal = changes["deal_id"].to_numpy(dtype="int64")[order]
+    old = changes["old"].to_numpy(dtype="int64")[order]
+    new = changes["new"].to_numpy(dtype="int64")[order]
+    at = changes["at"].to_numpy(dtype="float64")[order]
+
+    by_id = np.argsort(pipeline["id"].to_numpy(dtype="int64"), kind="stable")
+    pipe_ids = pipeline["id"].to_numpy(dtype="int64")[by_id]
+    pipe_bits = _stage_bits(pipeline["stage"].to_numpy(dtype="int64")[by_id], n)
+    pipe_created = pipeline["created"].to_numpy(dtype="float64")[by_id]
+
+    first = np.ones(len(deal), dtype=bool)
+    first[1:] = deal[1:] != deal[:-1]
+    slot, known = _lookup(pipe_ids, deal)
+    # A stay starts at the previous change of the deal; its first one at the deal's creation, known
+    # only for pipeline deals (as `time_in_stage` does with `deals=`).
+    previous = np.empty(len(at), dtype="float64")
+    previous[1:] = at[:-1]
+    previous[first] = np.where(known[first], pipe_created[slot[first]], np.nan)
+    millis = at - previous
+    is_open = np.array([s.status == "open" for s in config.stages] + [False])
+    with np.errstate(invalid="ignore"):
+        keep = is_open[old] & ~np.isnan(millis) & (millis >= 0)
+    stays = pd.DataFrame(
+        {"stage": np.array(names + [""], dtype=object)[old[keep]], "millis": millis[keep].astype("int64")}
+    )
+
+    starts = np.flatnonzero(first)
+    row_bits = _stage_bits(old, n) | _stage_bits(new, n)
+    masks = np.bitwise_or.reduceat(row_bits, starts) if len(starts) else np.zeros(0, dtype="int64")
+    changed_ids = deal[starts]
+    changed_slot, changed_known = _lookup(pipe_ids, changed_ids)
+    masks[changed_known] |= pipe_bits[changed_slot[changed_known]]
+    unchanged = pipe_bits[~np.isin(pipe_ids, changed_ids)]
+    values, counts = np.unique(np.concatenate([masks, unchanged]), return_counts=True)
+    reach = [(int(m), int(c)) for m, c in zip(values, counts, strict=True) if m]
+    return reach, stays
+
+
+def _stage_bits(codes: np.ndarray, n: int) -> np.ndarray:
+    """1 << code for a configured stage, 0 for anything else."""
+    return np.where(codes < n, np.left_shift(1, np.minimum(codes, 62)), 0).astype("int64")
+
+
+def _lookup(sorted_ids: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(slot, found): where each of `ids` sits in `sorted_ids`, and whether it is there."""
+    slot = np.searchsorted(sorted_ids, ids)
+    slot = np.minimum(slot, max(len(sorted_ids) - 1, 0))
+    found = (sorted_ids[slot] == ids) if len(sorted_ids) else np.zeros(len(ids), dtype=bool)
+    return slot, found

@@ -74,3 +74,24 @@ def by_source(deals: pd.DataFrame, *, period: Period, config: RevbotConfig) -> p
         result[f"{name}_count"] = result[f"{name}_count"].astype("int64")
     result = result.reset_index().sort_values(["pipeline", "source"], ascending=[False, True])
     return result[columns].reset_index(drop=True)
+
+
+def by_source_from_totals(totals: pd.DataFrame, config: RevbotConfig) -> pd.DataFrame:
+    """`by_source` from `storage.funnel_queries.deal_totals_sql` rows (per source and currency:
+    open/created/won counts and cents): the same columns, values and order."""
+    columns = ["source", "pipeline", "pipeline_count", "created", "created_count", "won", "won_count"]
+    if totals.empty:
+        return pd.DataFrame(columns=columns)
+    for code in set(totals["currency"]):
+        config.fx_rate(code)  # a currency without a rate fails here as it does in `to_reporting`
+    frame = totals.copy()
+    frame["source"] = frame["source"].astype(object).where(frame["source"].notna(), UNKNOWN)
+    sums = frame.groupby("source")[
+        ["open_count", "open_cents", "created_count", "created_cents", "won_count", "won_cents"]
+    ].sum()
+    result = pd.DataFrame(index=sums.index)
+    for name, bucket in (("pipeline", "open"), ("created", "created"), ("won", "won")):
+        result[name] = (sums[f"{bucket}_cents"].astype("int64") / 100).round(2)
+        result[f"{name}_count"] = sums[f"{bucket}_count"].astype("int64")
+    result = result.reset_index().sort_values(["pipeline", "source"], ascending=[False, True])
+    return result[columns].reset_index(drop=True)
