@@ -48,8 +48,10 @@ def diff_deals(
     diff = _Diff(frame, columns, now_text)
     # SQLite: a cheap tuple comparison settles the unchanged rows (most of a re-import); only the
     # rest become frames for the exact comparison.
-    quick = QuickCompare(frame, columns, select_columns) if unique and applies(connection) else None
+    quick: QuickCompare | None = None
     for rows in _stored_rows(connection, select_columns, whole=not unique):
+        if quick is None and unique and applies(connection):
+            quick = QuickCompare(frame, columns, select_columns)  # only once there are stored rows
         if quick is not None:
             positions, rows = _match_rows(incoming, rows)
             same = quick.same(rows, positions)

@@ -71,7 +71,6 @@ def resolve_owners(connection: Connection, frame: pd.DataFrame, created: Created
     if missing:
         insert_many(connection, "users", ["crm_id", "name", "email", "role"], [(*v, "rep") for v in missing.values()])
         created.owners.extend(v[1] for v in missing.values())
-        keys = load_user_keys(connection)
     rows = connection.execute(text("SELECT id, crm_id, name, email FROM users ORDER BY id")).fetchall()
     return _match(crm_ids, labels, [(r[0], r[1], (r[2], r[3])) for r in rows])
 
@@ -100,7 +99,7 @@ def resolve_accounts(
     """account_id per row; new accounts take the owner of the first deal that names them."""
     crm_ids = frame["account_crm_id"] if "account_crm_id" in frame else pd.Series(None, index=frame.index, dtype=object)
     names = frame["account"] if "account" in frame else pd.Series(None, index=frame.index, dtype=object)
-    owners = owner_ids if owner_ids is not None else pd.Series(None, index=frame.index, dtype=object)
+    owners = owner_ids.astype("float64") if owner_ids is not None else pd.Series(None, index=frame.index, dtype=object)
     refs = pd.DataFrame({"crm_id": crm_ids, "name": names, "owner_id": owners}).drop_duplicates(["crm_id", "name"])
     keys = load_account_keys(connection)
     missing: dict[str, tuple[str | None, str, int | None]] = {}
@@ -110,7 +109,7 @@ def resolve_accounts(
         key = account_key(crm_id, name)
         if key is None or key in keys or key in missing:
             continue
-        owner = int(owner_id) if pd.notna(owner_id) else None
+        owner = None if owner_id is None or owner_id != owner_id else int(owner_id)  # None or NaN (float ids)
         missing[key] = (crm_id, name or crm_id or "", owner)
     if missing:
         insert_many(
@@ -120,7 +119,6 @@ def resolve_accounts(
             [(*v, False) for v in missing.values()],
         )
         created.accounts.extend(v[1] for v in missing.values())
-        keys = load_account_keys(connection)
     rows = connection.execute(text("SELECT id, crm_id, name FROM accounts ORDER BY id")).fetchall()
     return _match(crm_ids, names, [(r[0], r[1], (r[2],)) for r in rows])
 
