@@ -111,7 +111,8 @@ def _state_columns(deals: pd.DataFrame) -> pd.DataFrame:
     preparing the dozen columns it does not read)."""
     columns: dict[str, object] = {}
     for name in STATE_COLUMNS:
-        columns[name] = deals[name] if name in deals else pd.Series(DEAL_DEFAULTS[name], index=deals.index)
+        missing = pd.Series(DEAL_DEFAULTS.get(name), index=deals.index, dtype=object)  # dates: None, then NaT
+        columns[name] = deals.get(name, missing)
     for flag in ("is_closed", "is_won"):
         columns[flag] = deals[flag].fillna(False).astype(bool) if flag in deals else False
     frame = pd.DataFrame(columns, index=deals.index)
