@@ -17,7 +17,8 @@ from commands import reply
 from commands.arguments import normalize, take_share, unescape_slack
 from commands.registry import Command, CommandContext, ParseContext, Subject, UsageError, register
 from commands.rendering import Message, Mrkdwn, format_date, money
-from storage.queries import find_deals, load_history
+from storage.deal_queries import find_deals_fast
+from storage.queries import load_history
 
 CARD_LIMIT = 5
 SEARCH_LIMIT = 50
@@ -60,7 +61,7 @@ class DealCard:
 
 
 def run(args: DealArgs, ctx: CommandContext) -> Message:
-    found = find_deals(ctx.session, ctx.scope, args.text, limit=SEARCH_LIMIT)
+    found = find_deals_fast(ctx.session, ctx.scope, args.text, limit=SEARCH_LIMIT)
     shown = found.head(CARD_LIMIT)
     history = (
         load_history(ctx.session, ctx.scope, deal_ids=[int(i) for i in shown["id"]]) if len(shown) else pd.DataFrame()
