@@ -1,0 +1,71 @@
+"""The fast paths of a deal import give exactly what the plain paths give: the pyarrow CSV
+reader versus pandas', and the SQLite tuple pre-comparison versus the column-by-column diff."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from storage.database import make_engine
+from storage.migrate import upgrade
+from storage.sync import deal_diff, readers
+from storage.sync.importer import ImportOptions, import_file
+from tests.sync.helpers import FIXTURES, snapshot
+
+SALESFORCE = FIXTURES / "salesforce_opportunities.csv"
+T0 = datetime(2026, 3, 6, 9, 0)
+T1 = datetime(2026, 3, 9, 9, 0)
+T2 = datetime(2026, 3, 12, 9, 0)
+
+
+def edited_export(target: Path) -> Path:
+    """The fixture with one change of each kind the diff knows, plus a blank created date."""
+    frame = pd.read_csv(SALESFORCE, dtype=str, keep_default_na=False)
+    frame.loc[0, "Stage"] = "Closed Won"
+    frame.loc[1, "Amount"] = "46,000.00"
+    frame.loc[2, "Opportunity Owner"] = "Dana Whitfield"
+    frame.loc[3, "Close Date"] = "3/15/2026"
+    frame.loc[3, "Opportunity Name"] = "  Renamed deal  "
+    frame.loc[4, "Created Date"] = ""
+    frame.to_csv(target, index=False)
+    return target
+
+
+def run_imports(engine, config, edited: Path) -> list[dict]:  # type: ignore[no-untyped-def]
+    stats = []
+    for source, now in ((SALESFORCE, T0), (edited, T1), (edited, T2)):
+        result = import_file(engine, config, source, ImportOptions(format="salesforce", full=True), now=now)
+        stats.append({k: v for k, v in result.stats.items() if k != "file"})
+    return stats
+
+
+@pytest.mark.parametrize("disable", ["quick_compare", "arrow_csv"])
+def test_fast_and_plain_paths_write_the_same_rows(engine, config, tmp_path, monkeypatch, disable):
+    if engine.dialect.name != "sqlite":
+        pytest.skip("compares two SQLite files; the quick comparison is SQLite-only")
+    edited = edited_export(tmp_path / "edited.csv")
+    fast_stats = run_imports(engine, config, edited)
+    fast = snapshot(engine)
+
+    if disable == "quick_compare":
+        monkeypatch.setattr(deal_diff, "applies", lambda connection: False)
+    else:
+        monkeypatch.setattr(readers, "read_csv_arrow", lambda *args: None)
+    plain_engine = _fresh_engine(f"sqlite:///{tmp_path / 'plain.db'}")
+    try:
+        plain_stats = run_imports(plain_engine, config, edited)
+        plain = snapshot(plain_engine)
+    finally:
+        plain_engine.dispose()
+    assert fast_stats == plain_stats
+    assert fast_stats[1]["updated"] == 4 and fast_stats[2]["unchanged"] == fast_stats[2]["rows"]
+    assert fast == plain
+
+
+def _fresh_engine(url: str):  # type: ignore[no-untyped-def]
+    engine = make_engine(url)
+    upgrade(engine)
+    return engine
