@@ -9,12 +9,13 @@ from typing import Any
 import pandas as pd
 
 from commands import reply
-from commands.arguments import account_subject, normalize, take_share
+from commands.arguments import account_subject, normalize, take_share, unescape_slack
 from commands.pipeline import deal_rows
 from commands.registry import Command, CommandContext, ParseContext, Subject, UsageError, register
 from commands.rendering import Message
 from metrics.money import total, with_amount_rc
 from metrics.retention import arr_on
+from storage.deal_queries import exact_account_sql
 from storage.models import Account, User
 from storage.queries import load_deals, load_health, load_subscriptions
 
@@ -28,7 +29,9 @@ def parse(text: str, ctx: ParseContext) -> tuple[AccountArgs, Subject]:
     rest, _share = take_share(text)
     if not normalize(rest):
         raise UsageError("say which account, e.g. `/account acme`")
-    subject = account_subject(rest, ctx.session)
+    # An exact name or CRM id by index first; anything else goes through the shared lookup.
+    account = exact_account_sql(ctx.session, unescape_slack(normalize(rest)))
+    subject = Subject("account", account.id, account.name) if account else account_subject(rest, ctx.session)
     return AccountArgs(account_id=int(subject.value or 0)), subject
 
 
