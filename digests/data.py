@@ -63,9 +63,11 @@ def load_deals(
     return to_reporting(frame, config)
 
 
-def load_history(session: Session, scope: Scope, *, since: datetime) -> pd.DataFrame:
-    """Changes (stage, amount, close date, ...) observed since `since`, for deals in scope."""
-    return digest_queries.history_since(session, since=since, owner_ids=_owners(scope))
+def load_history(session: Session, scope: Scope, *, since: datetime, only: ColumnElement[bool] | None = None
+                 ) -> pd.DataFrame:
+    """Changes (stage, amount, close date, ...) observed since `since`, for deals in scope (and
+    matching `only`)."""
+    return digest_queries.history_since(session, since=since, owner_ids=_owners(scope), only=only)
 
 
 def load_targets(session: Session, start: date, end: date) -> pd.DataFrame:
@@ -97,9 +99,12 @@ def load_health(session: Session, account_ids: list[int], *, since: date) -> pd.
 
 def load_renewing_health(session: Session, *, today: date, days: int, since: date) -> pd.DataFrame:
     """Health snapshots since `since` of every account with an active subscription ending within
-    `days` (the accounts of `load_renewals`, for everyone), `date` as datetime64."""
+    `days` (the accounts of `load_renewals`, for everyone), `date` as datetime64: each account's
+    first and last (`digest_queries.health_since(ends_only=True)`), which is all the risk score
+    reads (latest readings, usage then and now)."""
     return digest_queries.health_since(
-        session, digest_queries.renewing_account_ids(today=today, until=today + timedelta(days=days)), since=since)
+        session, digest_queries.renewing_account_ids(today=today, until=today + timedelta(days=days)), since=since,
+        ends_only=True)
 
 
 def has_subscriptions(session: Session) -> bool:

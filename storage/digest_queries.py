@@ -52,7 +52,10 @@ def raw(column: ColumnElement[Any], name: str) -> ColumnElement[Any]:
 def rows_frame(session: Session, stmt: Select[Any], columns: Sequence[str]) -> pd.DataFrame:
     """Run `stmt` and return its rows as a DataFrame with raw values (no per-column conversion).
     Through the session's connection: plain Core rows, without the ORM's per-row result handling."""
-    return pd.DataFrame.from_records(list(session.connection().execute(stmt).all()), columns=list(columns))
+    # Plain tuples: pandas probes each record's attributes, and a missing attribute on a Row costs
+    # an exception (a third of a big alert evaluation).
+    rows = [tuple(row) for row in session.connection().execute(stmt).all()]
+    return pd.DataFrame.from_records(rows, columns=list(columns))
 
 
 def midnight(day: date | datetime) -> datetime:
@@ -374,11 +377,14 @@ def has_subscriptions(session: Session) -> bool:
 HISTORY_COLUMNS = ("deal_id", "field", "old_value", "new_value", "changed_at")
 
 
-def history_since(session: Session, *, since: datetime, owner_ids: Collection[int] | None = None) -> pd.DataFrame:
-    """Changes (stage, amount, close date, ...) observed since `since` on deals not removed: raw
-    columns, `changed_at` converted once."""
+def history_since(session: Session, *, since: datetime, owner_ids: Collection[int] | None = None,
+                  only: ColumnElement[bool] | None = None) -> pd.DataFrame:
+    """Changes (stage, amount, close date, ...) observed since `since` on deals not removed (and
+    matching `only`, e.g. `alert_changes`): raw columns, `changed_at` converted once."""
     stmt = select(*(raw(getattr(DealHistory, c), c) for c in HISTORY_COLUMNS)).join(
         Deal, Deal.id == DealHistory.deal_id).where(DealHistory.changed_at >= since, Deal.removed_at.is_(None))
+    if only is not None:
+        stmt = stmt.where(only)
     frame = rows_frame(session, scoped(stmt, owner_ids, Deal.owner_id), HISTORY_COLUMNS)
     frame["changed_at"] = pd.to_datetime(frame["changed_at"], format="ISO8601")
     return frame
@@ -409,13 +415,29 @@ def renewing_account_ids(*, today: date, until: date) -> Select[Any]:
         Subscription.status == "active", Subscription.end_date >= today, Subscription.end_date <= until)
 
 
-def health_since(session: Session, accounts: Sequence[int] | Select[Any], *, since: date) -> pd.DataFrame:
+def health_since(session: Session, accounts: Sequence[int] | Select[Any], *, since: date,
+                 ends_only: bool = False) -> pd.DataFrame:
     """Health snapshots of `accounts` (ids, or a subquery of them) since `since`: raw columns,
-    `date` converted once."""
+    `date` converted once.
+
+    `ends_only`: for an account whose readings in the window are all present (no NULL in any
+    column), only its first and last snapshot; every snapshot of the others. Enough for the first
+    and last non-missing reading of each column, and a few rows per account instead of every one."""
     if not isinstance(accounts, Select) and not accounts:
         return pd.DataFrame(columns=list(HEALTH_COLUMNS))
-    stmt = select(*(raw(getattr(CustomerHealth, c), c) for c in HEALTH_COLUMNS)).where(
-        CustomerHealth.account_id.in_(accounts), CustomerHealth.date >= since)
+    in_window = and_(CustomerHealth.account_id.in_(accounts), CustomerHealth.date >= since)
+    stmt = select(*(raw(getattr(CustomerHealth, c), c) for c in HEALTH_COLUMNS)).where(in_window)
+    if ends_only:
+        rows = func.count()
+        stats = select(
+            CustomerHealth.account_id.label("account_id"),
+            func.min(CustomerHealth.date).label("first"),
+            func.max(CustomerHealth.date).label("last"),
+            case((and_(*(rows == func.count(getattr(CustomerHealth, c)) for c in HEALTH_COLUMNS[2:])), 1),
+                 else_=0).label("complete"),
+        ).where(in_window).group_by(CustomerHealth.account_id).subquery()
+        stmt = stmt.join(stats, stats.c.account_id == CustomerHealth.account_id).where(
+            or_(stats.c.complete == 0, CustomerHealth.date == stats.c.first, CustomerHealth.date == stats.c.last))
     frame = rows_frame(session, stmt, HEALTH_COLUMNS)
     frame["date"] = pd.to_datetime(frame["date"], format="ISO8601")
     return frame
@@ -434,20 +456,55 @@ ALERT_DEAL_COLUMNS = (
 )
 
 
-def alert_candidates(*, idle_before: datetime, today: date, quarter: tuple[date, date], created_since: date,
-                     changed_since: datetime) -> ColumnElement[bool]:
+def alert_changes(*, since: datetime, open_stage_order: Mapping[str, int]) -> ColumnElement[bool]:
+    """The history rows an alert rule reads: close-date and amount changes, and stage changes back
+    to an earlier open stage (`open_stage_order`; other stage moves never alert), since `since`."""
+    def order(column: ColumnElement[Any]) -> ColumnElement[Any]:
+        return case({name: i for name, i in sorted(open_stage_order.items())}, value=column, else_=None)
+
+    return and_(DealHistory.changed_at >= since, or_(
+        DealHistory.field.in_(("close_date", "amount")),
+        and_(DealHistory.field == "stage", order(DealHistory.old_value) > order(DealHistory.new_value)),
+    ))
+
+
+def alert_candidates(*, idle_before: datetime, today: date, created_since: date, closed_since: date,
+                     changes: ColumnElement[bool]) -> ColumnElement[bool]:
     """The deals some alert rule can match, so a big org loads those instead of every open deal: a
-    superset (the rules apply the exact tests): closed deals; open deals untouched since
-    `idle_before`, past their close date or closing in `quarter`; deals created since
-    `created_since`; deals with history since `changed_since`."""
-    is_open = Deal.is_closed == false()
+    superset (the rules apply the exact tests): deals closed since `closed_since` (an index range,
+    not every closed deal); open deals untouched since
+    `idle_before` or past their close date; deals created since `created_since`; deals with
+    history rows matching `changes` (`alert_changes`)."""
     last_touch = func.coalesce(Deal.last_activity_at, Deal.created_at)
     return or_(
-        Deal.is_closed == true(),
-        and_(is_open, or_(last_touch < idle_before, Deal.close_date < today, Deal.close_date.between(*quarter))),
+        and_(Deal.is_closed == true(), Deal.close_date >= closed_since),
+        and_(Deal.is_closed == false(), or_(last_touch < idle_before, Deal.close_date < today)),
         Deal.created_at >= midnight(created_since),
-        Deal.id.in_(select(DealHistory.deal_id).where(DealHistory.changed_at >= changed_since)),
+        Deal.id.in_(select(DealHistory.deal_id).where(changes)),
     )
+
+
+def coverage_by_owner(session: Session, *, quarter: tuple[date, date], closed_since: date,
+                      fx_rates: Mapping[str, float]) -> pd.DataFrame:
+    """Per owner and currency, in the reporting currency (amount × rate, not rounded): `pipeline`, open deals
+    closing in `quarter`; `won`, deals marked won closing in it that are open or closed since
+    `closed_since` (the alert evaluation's window). Deals not removed."""
+    rate = case({code: literal(float(r)) for code, r in sorted(fx_rates.items())}, value=Deal.currency,
+                else_=literal(1.0)) if fx_rates else literal(1.0)
+    amount = Deal.amount * rate
+    is_open = Deal.is_closed == false()
+    closing = Deal.close_date.between(*quarter)
+    stmt = select(
+        raw(Deal.owner_id, "owner_id"),
+        raw(Deal.currency, "currency"),
+        raw(func.sum(case((and_(is_open, closing), amount), else_=None)), "pipeline"),
+        raw(func.sum(case((and_(Deal.is_won == true(), closing, or_(is_open, Deal.close_date >= closed_since)),
+                           amount), else_=None)), "won"),
+    ).where(Deal.removed_at.is_(None), closing).group_by(Deal.owner_id, Deal.currency)
+    frame = rows_frame(session, stmt, ("owner_id", "currency", "pipeline", "won"))
+    for name in ("pipeline", "won"):
+        frame[name] = pd.to_numeric(frame[name]).astype("float64")
+    return frame
 
 
 def alert_deals(session: Session, *, changed_since: datetime | None, only: ColumnElement[bool] | None = None,

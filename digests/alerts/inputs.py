@@ -28,45 +28,54 @@ def gather(session: Session, config: RevbotConfig, *, now: datetime, today: date
                  + [rules["big_deal"].days or 1])
     since = now - timedelta(days=window)
     everyone = Scope.everyone()
+    # Only the history the rules read (slips, amount changes, stage regressions), and only deals
+    # some rule can match: a fraction of a big org's open deals.
+    changes = digest_queries.alert_changes(
+        since=since, open_stage_order={s.name: i for i, s in enumerate(config.stages) if s.status == "open"})
     deals = data.load_deals(session, config, everyone, changed_since=since,
-                            only=alert_candidates(config, now=now, today=today, since=since))
-    history = data.load_history(session, everyone, since=since)
+                            only=alert_candidates(config, now=now, today=today, since=since, changes=changes))
+    history = data.load_history(session, everyone, since=since, only=changes)
     org = data.load_org(session)
     owner_team = {int(u.id): (None if pd.isna(u.team_id) else int(u.team_id)) for u in org.users.itertuples()}
     renewal_days = rules["renewal_risk"].days or config.renewal_risk.window_days
     renewals = renewal_risk_frame(session, config, today=today, days=renewal_days)
-    coverage = coverage_by_team(session, config, deals, org, owner_team, today=today)
+    coverage = coverage_by_team(session, config, org, owner_team, today=today, closed_since=since.date())
     return AlertInputs(today=today, now=now, deals=deals, history=history, owner_team=owner_team,
                        renewals=renewals, coverage=coverage)
 
 
-def alert_candidates(config: RevbotConfig, *, now: datetime, today: date, since: datetime) -> ColumnElement[bool]:
+def alert_candidates(config: RevbotConfig, *, now: datetime, today: date, since: datetime,
+                     changes: ColumnElement[bool]) -> ColumnElement[bool]:
     """SQL for the deals some rule can match (`storage.digest_queries.alert_candidates`), so a big
     org loads those instead of every open deal. A superset by construction (each bound has a day of
-    slack; the rules apply the exact test): recently closed deals (big deal won/lost, coverage);
-    open deals idle for the stalled threshold, past their close date, or closing this quarter
-    (coverage); deals created in the big-deal window; deals with history in the look-back window
-    (slipped, regression, amount drop)."""
+    slack; the rules apply the exact test): deals closed in the window (big deal won/lost); open deals
+    idle for the stalled threshold or past their close date; deals created in the big-deal window;
+    deals with the history rows the rules read (slipped, regression, amount drop). Coverage is
+    summed in SQL (`coverage_by_team`)."""
     rules = config.alerts.rules
     stalled_days = rules["stalled_deal"].days or config.pipeline.stalled_after_days
-    quarter = fiscal_quarter(today, config.fiscal_year_start_month)
     return digest_queries.alert_candidates(
-        idle_before=now - timedelta(days=stalled_days - 1), today=today, quarter=(quarter.start, quarter.end),
-        created_since=today - timedelta(days=(rules["big_deal"].days or 1) + 1), changed_since=since)
+        idle_before=now - timedelta(days=stalled_days - 1), today=today,
+        created_since=today - timedelta(days=(rules["big_deal"].days or 1) + 1), closed_since=since.date(),
+        changes=changes)
 
 
-def coverage_by_team(session: Session, config: RevbotConfig, deals: pd.DataFrame, org: data.Org,
-                     owner_team: dict[int, int | None], *, today: date) -> pd.DataFrame:
-    """Per team: open pipeline closing this quarter ÷ (quarter target − closed-won this quarter)."""
+def coverage_by_team(session: Session, config: RevbotConfig, org: data.Org, owner_team: dict[int, int | None], *,
+                     today: date, closed_since: date) -> pd.DataFrame:
+    """Per team: open pipeline closing this quarter ÷ (quarter target − closed-won this quarter;
+    won deals closed before `closed_since`, the evaluation window, do not count)."""
     quarter = fiscal_quarter(today, config.fiscal_year_start_month)
     columns = ["team_id", "team_name", "pipeline", "remaining_target", "coverage"]
     if org.teams.empty:
         return pd.DataFrame(columns=columns)
     targets = data.load_targets(session, quarter.start, quarter.end)
-    team_of = deals["owner_id"].map(lambda o: owner_team.get(int(o)) if pd.notna(o) else None)
-    in_quarter = deals["close_date"].map(lambda d: d is not None and quarter.start <= d <= quarter.end)
-    open_pipe = deals[in_quarter & ~deals["is_closed"]].groupby(team_of)["amount"].sum()
-    won = deals[in_quarter & deals["is_won"]].groupby(team_of)["amount"].sum()
+    owners = digest_queries.coverage_by_owner(session, quarter=(quarter.start, quarter.end), closed_since=closed_since,
+                                              fx_rates=config.fx_rates)
+    for code in pd.unique(owners["currency"].dropna()):
+        config.fx_rate(str(code))  # names a missing rate, as converting row by row does
+    team_of = owners["owner_id"].map(lambda o: owner_team.get(int(o)) if pd.notna(o) else None)
+    open_pipe = owners.groupby(team_of)["pipeline"].sum()
+    won = owners.groupby(team_of)["won"].sum()
     user_team = targets["user_id"].map(lambda u: owner_team.get(int(u)) if pd.notna(u) else None)
     team_targets = targets[targets["team_id"].notna()].groupby("team_id")["amount"].sum()
     member_targets = targets[targets["team_id"].isna()].groupby(user_team)["amount"].sum()

@@ -131,9 +131,11 @@ def slipped_close_date(inputs: AlertInputs, rule: AlertRule, config: RevbotConfi
     if slips.empty:
         return []
     per_deal = slips.groupby("deal_id").agg(slips=("slip_days", "size"), slip_days=("slip_days", "sum"))
+    # Plain dicts: a DataFrame lookup per alert is most of the rule's time on a big org.
+    slip_counts, slip_totals = per_deal["slips"].to_dict(), per_deal["slip_days"].to_dict()
     out = []
     for row in _open(_deal_rows(inputs, set(per_deal.index))).itertuples():
-        count, total = int(per_deal.at[row.id, "slips"]), int(per_deal.at[row.id, "slip_days"])
+        count, total = int(slip_counts[row.id]), int(slip_totals[row.id])
         out.append(_deal_candidate("slipped_close_date", rule, row, count,
                                    f"{row.name}: close date pushed {total} days", slips=count, slip_days=total))
     return out
@@ -172,9 +174,10 @@ def stage_regression(inputs: AlertInputs, rule: AlertRule, config: RevbotConfig)
     if drops.empty:
         return []
     worst = drops.sort_values("changed_at").groupby("deal_id").last()
+    changes_by_deal = worst[["steps", "old_value", "new_value"]].to_dict("index")
     out = []
     for row in _open(_deal_rows(inputs, set(worst.index))).itertuples():
-        change = worst.loc[row.id]
+        change = changes_by_deal[row.id]
         out.append(_deal_candidate("stage_regression", rule, row, int(change["steps"]),
                                    f"{row.name}: moved back from {change['old_value']} to {change['new_value']}",
                                    from_stage=change["old_value"], to_stage=change["new_value"]))
@@ -191,9 +194,10 @@ def amount_drop(inputs: AlertInputs, rule: AlertRule, config: RevbotConfig) -> l
     minimum = (rule.min_drop_percent or 20) / 100
     drops = changes.assign(drop=drop, old=old, new=new)
     drops = drops[drops["drop"] >= minimum].sort_values("drop").groupby("deal_id").last()
+    drops_by_deal = drops[["drop", "old", "new"]].to_dict("index")
     out = []
     for row in _open(_deal_rows(inputs, set(drops.index))).itertuples():
-        change = drops.loc[row.id]
+        change = drops_by_deal[row.id]
         pct = float(change["drop"])
         # Each further 10 points of drop is a step: 20% → 1, 30% → 2, ...
         severity = 1 + int((pct - minimum) * 10 + 1e-9)
