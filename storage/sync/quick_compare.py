@@ -23,34 +23,48 @@ from storage.sync.sqlvalues import python_values
 _FILLED = ("created_at", "stage_entered_at")  # a blank input keeps the stored value
 
 
+class _Anything:
+    """Equal to any stored value: a column that is not compared, or a blank stage entry time
+    (kept from the stored row, which the unchanged stage makes right)."""
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class _AnythingButNone(_Anything):
+    """A blank created date keeps the stored one, but a deal stored without one gets the sync
+    time, which is a change."""
+
+    def __eq__(self, other: object) -> bool:
+        return other is not None
+
+
+ANYTHING = _Anything()
+ANYTHING_BUT_NONE = _AnythingButNone()
+
+
 class QuickCompare:
-    """The incoming rows in the shape of `select_columns` (id and crm_id aside), ready to
-    compare with stored rows chunk by chunk."""
+    """The incoming rows in the shape of `select_columns` (`id, crm_id, ...`), ready to compare
+    with stored rows chunk by chunk."""
 
     def __init__(self, frame: pd.DataFrame, columns: list[str], select_columns: list[str]) -> None:
-        self.select_columns = select_columns
         compared = set(columns)
-        # Columns read only to fill others in (not compared) take the stored value as they are.
-        self.values: list[np.ndarray | None] = [
-            _objects(frame[c], c) if c in compared else None for c in select_columns[2:]
-        ]
+        self.values: list[np.ndarray] = []
+        for column in select_columns:
+            if column not in compared:  # id, crm_id (matched already) and columns read only to fill in
+                self.values.append(np.full(len(frame), ANYTHING, dtype=object))
+                continue
+            values = _objects(frame[column], column)
+            if column in _FILLED:
+                blank = pd.isna(values)
+                values[blank] = ANYTHING_BUT_NONE if column == "created_at" else ANYTHING
+            self.values.append(values)
 
     def same(self, stored: list[tuple], positions: np.ndarray) -> np.ndarray:
-        """For each stored row (`id, crm_id, ...`), whether input row `positions[i]` equals it."""
-        by_column = list(zip(*stored, strict=True))
-        new_columns: list[object] = [by_column[0], by_column[1]]
-        for offset, (column, values) in enumerate(zip(self.select_columns[2:], self.values, strict=True)):
-            old = by_column[offset + 2]
-            if values is None:
-                new_columns.append(old)
-                continue
-            new = values[positions]
-            if column in _FILLED:
-                blank = pd.isna(new)
-                if blank.any():
-                    new = np.where(blank, np.asarray(old, dtype=object), new)
-            new_columns.append(new)
-        incoming = zip(*new_columns, strict=True)
+        """For each stored row, whether input row `positions[i]` equals it."""
+        incoming = zip(*(values[positions] for values in self.values), strict=True)
         return np.fromiter(map(operator.eq, stored, incoming), dtype=bool, count=len(stored))
 
 
