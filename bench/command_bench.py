@@ -1,34 +1,66 @@
 """Slash commands over HTTP against a big database: ack time and time to the full answer.
 
-Starts the Slack Web API stand-in and the real bot (bolt + aiohttp) on loopback, then sends
-Slack-signed slash commands, `--concurrency` at a time, as a demo rep (rep scope) and as a demo
-exec (org scope). Ack = the HTTP round trip of the signed POST; full answer = from sending until
-the reply arrives at the response_url. Client and bot share one process and event loop, so the
-figures include the client's own overhead.
+Starts the Slack Web API stand-in on loopback and the real bot as its own process (`revbot serve`,
+answers in its worker processes, as the Procfile's `web` runs it), then sends Slack-signed slash
+commands, `--concurrency` at a time. Ack = the HTTP round trip of the signed POST; full answer =
+from sending until the reply arrives at the response_url (recorded by the stand-in).
 
-    python bench/command_bench.py --db /tmp/revbot-bench-1m.db --requests 100 --concurrency 50
+Rows per command:
+- rep:   every request from the same demo rep (rep scope);
+- org:   every request from the same demo exec (org scope);
+- reps:  each request from a different rep, round robin over every rep in the database: the
+         realistic burst (identical requests from one person share one computation, see
+         `bot.dispatch.dispatch`, so the first two rows mostly measure that and HTTP).
+
+    python bench/command_bench.py --db /tmp/revbot-bench-1m.db --requests 50 --concurrency 50
+    python bench/command_bench.py ... --in-process   # the bot inside this process (answer threads)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import socket
+import sqlite3
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
 
 from storage.config import RevbotConfig  # noqa: E402
 from storage.database import make_engine  # noqa: E402
 from storage.demo import demo_personas  # noqa: E402
-from tests.bot.harness import start_bot  # noqa: E402
+from tests.bot.harness import BOT_TOKEN, SIGNING_SECRET, SlackHarness, start_bot  # noqa: E402
 from tests.support.slack_api import SlackApiStandIn  # noqa: E402
 
-COMMANDS = (("/pipeline", ""), ("/target", ""), ("/forecast", ""), ("/deal", "software"), ("/revbot", "status"))
+COMMANDS = (
+    ("/pipeline", ""),
+    ("/target", ""),
+    ("/forecast", ""),
+    ("/deal", "software"),
+    ("/account", "holdings"),
+    ("/funnel", ""),
+    ("/retention", ""),
+    ("/renewals", ""),
+    ("/revbot", "status"),
+)
+
+
+class RemoteHarness(SlackHarness):
+    """The test harness's Slack side, talking to a bot that runs in another process."""
+
+    def __init__(self, api: SlackApiStandIn, base_url: str) -> None:
+        super().__init__(api, None, None, base_url)  # type: ignore[arg-type]
+
+    async def settle(self, timeout: float = 10) -> None:
+        return None
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -37,17 +69,17 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[index]
 
 
-async def run_case(harness, api, arrivals, command: str, text: str, email: str, requests: int, concurrency: int):
+async def run_case(harness, api, arrivals, command: str, text: str, emails: list[str], requests: int, concurrency: int):
     gate = asyncio.Semaphore(concurrency)
     acks: list[float] = []
     fulls: list[float] = []
     errors = 0
 
-    async def one() -> None:
+    async def one(index: int) -> None:
         nonlocal errors
         async with gate:
             started = time.perf_counter()
-            key, ack = await harness.send_command(command, text, user=email)
+            key, ack = await harness.send_command(command, text, user=emails[index % len(emails)])
             acks.append(ack.seconds)
             if ack.status != 200:
                 errors += 1
@@ -57,21 +89,66 @@ async def run_case(harness, api, arrivals, command: str, text: str, email: str, 
             if api.responses_for(key)[0].get("text", "").startswith("Something went wrong"):
                 errors += 1
 
-    await asyncio.gather(*(one() for _ in range(requests)))
+    await asyncio.gather(*(one(i) for i in range(requests)))
     return acks, fulls, errors
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def start_bot_process(api: SlackApiStandIn, db: str, processes: int) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{db}",
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": api.api_url,
+        "REVBOT_CONFIG": "/nonexistent/revbot.toml",
+        "REVBOT_ANSWER_PROCESSES": str(processes),
+    }
+    bot = subprocess.Popen(
+        [str(Path(sys.executable).with_name("revbot")), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        cwd=Path(__file__).resolve().parents[1],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            if bot.poll() is not None:
+                raise SystemExit(f"revbot serve exited with {bot.returncode}")
+            try:
+                async with http.get(f"{base_url}/healthz") as response:
+                    if response.status == 200:
+                        return bot, base_url
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    bot.terminate()
+    raise SystemExit("revbot serve did not start within 120 s")
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", default="/tmp/revbot-bench-1m.db")
-    parser.add_argument("--requests", type=int, default=100, help="requests per command and scope")
+    parser.add_argument("--requests", type=int, default=50, help="requests per command and row")
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--only", nargs="*", help="commands to run, e.g. /pipeline /revbot (default: all)")
+    parser.add_argument("--rows", nargs="*", default=["rep", "org", "reps"], help="rows to run: rep org reps")
+    parser.add_argument("--in-process", action="store_true", help="run the bot in this process (answer threads)")
+    parser.add_argument("--answer-processes", type=int, default=2, help="REVBOT_ANSWER_PROCESSES of the bot")
     args = parser.parse_args()
     if not Path(args.db).exists():
-        raise SystemExit(f"{args.db} does not exist: build it with `revbot demo --deals 1000000` first")
-    url = f"sqlite:///{args.db}"
-    engine = make_engine(url)
+        raise SystemExit(f"{args.db} does not exist: build it with `python bench/demo_bench.py` first")
+    with sqlite3.connect(args.db) as db:
+        deals = db.execute("select count(*) from deals").fetchone()[0]
+        reps = [row[0] for row in db.execute("select email from users where role = 'rep' order by id")]
 
     api = SlackApiStandIn()
     arrivals: dict[str, float] = {}
@@ -83,27 +160,45 @@ async def main() -> None:
 
     api._respond = timed_respond  # type: ignore[method-assign]
     await api.start()
-    harness, runner = await start_bot(api, engine, RevbotConfig(), url)
+    bot_process, runner = None, None
+    if args.in_process:
+        url = f"sqlite:///{args.db}"
+        harness, runner = await start_bot(api, make_engine(url), RevbotConfig(), url)
+        where = "in this process, answers in threads"
+    else:
+        bot_process, base_url = await start_bot_process(api, args.db, args.answer_processes)
+        harness = RemoteHarness(api, base_url)
+        where = f"its own process (revbot serve, {args.answer_processes} answer processes)"
     personas = demo_personas()
-    async with harness:
-        deals = engine.connect().exec_driver_sql("select count(*) from deals").scalar()
-        print(f"database: {args.db} ({deals:,} deals); {args.requests} requests per row, {args.concurrency} at a time")
-        print(f"{'command':<18}{'scope':<6}{'ack p50':>9}{'p95':>8}{'p99':>8}{'answer p50':>12}{'p95':>8}{'errors':>8}")
-        for command, text in [c for c in COMMANDS if not args.only or c[0] in args.only]:
-            for scope, role in (("rep", "rep"), ("org", "exec")):
-                await run_case(harness, api, arrivals, command, text, personas[role], 5, 5)  # warm caches
-                acks, fulls, errors = await run_case(
-                    harness, api, arrivals, command, text, personas[role], args.requests, args.concurrency
-                )
-                ms = [1000 * v for v in acks]
-                full_ms = [1000 * v for v in fulls]
-                print(
-                    f"{(command + ' ' + text).strip():<18}{scope:<6}{statistics.median(ms):>8.0f}m"
-                    f"{percentile(ms, 95):>7.0f}m{percentile(ms, 99):>7.0f}m"
-                    f"{statistics.median(full_ms):>11.0f}m{percentile(full_ms, 95):>7.0f}m{errors:>8}"
-                )
-    await runner.cleanup()
-    await api.stop()
+    row_people = {"rep": [personas["rep"]], "org": [personas["exec"]], "reps": reps}
+    try:
+        async with harness:
+            print(f"database: {args.db} ({deals:,} deals); bot in {where}")
+            print(f"{args.requests} requests per row, {args.concurrency} at a time")
+            heading = f"{'command':<19}{'row':<5}{'ack p50':>9}{'p95':>8}{'p99':>8}"
+            print(f"{heading}{'answer p50':>12}{'p95':>8}{'errors':>8}")
+            for command, text in [c for c in COMMANDS if not args.only or c[0] in args.only]:
+                for row in args.rows:
+                    people = row_people[row]
+                    await run_case(harness, api, arrivals, command, text, people, 5, 5)  # warm caches
+                    acks, fulls, errors = await run_case(
+                        harness, api, arrivals, command, text, people, args.requests, args.concurrency
+                    )
+                    ms = [1000 * v for v in acks]
+                    full_ms = [1000 * v for v in fulls] or [float("nan")]
+                    print(
+                        f"{(command + ' ' + text).strip():<19}{row:<5}{statistics.median(ms):>8.0f}m"
+                        f"{percentile(ms, 95):>7.0f}m{percentile(ms, 99):>7.0f}m"
+                        f"{statistics.median(full_ms):>11.0f}m{percentile(full_ms, 95):>7.0f}m{errors:>8}",
+                        flush=True,
+                    )
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        if bot_process is not None:
+            bot_process.terminate()
+            bot_process.wait(timeout=30)
+        await api.stop()
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import access
+from bot.answer_workers import AnswerWorkers
 from bot.identity import caller_for_email, unknown_user_text
 from commands.registry import (
     AccessDenied,
@@ -84,13 +85,41 @@ class Outcome:
 
 
 async def dispatch(
-    sessions: sessionmaker[Session], config: RevbotConfig, request: Request, *, now: datetime | None = None
+    sessions: sessionmaker[Session],
+    config: RevbotConfig,
+    request: Request,
+    *,
+    now: datetime | None = None,
+    workers: AnswerWorkers | None = None,
 ) -> Outcome:
     """The async face for the bot: the database work runs in a worker thread so the event loop
     keeps acknowledging other commands however slow a query is. The pool is small on purpose:
-    every busy worker competes with the event loop for the GIL, and acks must stay fast."""
+    every busy worker competes with the event loop for the GIL, and acks must stay fast.
+
+    Identical requests (same person, command, words and channel) that arrive while the first is
+    being answered share its answer instead of queueing for a worker each: a double-submitted
+    command, or a retried one, costs one computation. Each still gets its own audit row.
+
+    With `workers` (`bot.answer_workers`), the answer is computed in a worker process instead."""
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_answer_pool(), partial(answer, sessions, config, request, now=now))
+    key = (id(sessions), id(config), request)
+    running = _answering.get(key)
+    if running is not None:
+        outcome = await asyncio.shield(running)
+        await loop.run_in_executor(_answer_pool(), partial(_audit, sessions, request, outcome, _utc_now()))
+        return outcome
+    if workers is not None:
+        future: asyncio.Future[Outcome] = asyncio.ensure_future(workers.answer(request, now))  # type: ignore[arg-type]
+    else:
+        future = loop.run_in_executor(_answer_pool(), partial(answer, sessions, config, request, now=now))
+    _answering[key] = future
+    try:
+        return await future
+    finally:
+        _answering.pop(key, None)
+
+
+_answering: dict[tuple[int, int, Request], asyncio.Future[Outcome]] = {}
 
 
 @cache
@@ -103,10 +132,14 @@ def _answer_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=ANSWER_WORKERS, thread_name_prefix="revbot-answer")
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
 def answer(
     sessions: sessionmaker[Session], config: RevbotConfig, request: Request, *, now: datetime | None = None
 ) -> Outcome:
-    now = now or datetime.now(UTC).replace(tzinfo=None)
+    now = now or _utc_now()
     today = now.replace(tzinfo=UTC).astimezone(config.zone).date()
     request = replace(request, text=strip_control_characters(request.text))
     text, share = split_share(request.text)

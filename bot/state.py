@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bot.answer_workers import AnswerWorkers
 from bot.background import BackgroundTasks
 from bot.identity import SlackDirectory
 from bot.services import Services
@@ -14,6 +15,7 @@ class BotState:
     services: Services
     directory: SlackDirectory
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
+    workers: AnswerWorkers | None = None  # answer in worker processes (`bot.answer_workers`), else threads
 
     @classmethod
     def build(cls, services: Services) -> BotState:

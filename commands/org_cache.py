@@ -1,4 +1,5 @@
-"""Org-wide answers, computed once per data version and shared for a few minutes.
+"""Shared numbers: identical questions asked at the same time compute once, and org-wide answers are
+also kept per data version for a few minutes.
 
 Everyone-scope questions (an exec's /pipeline or /target) aggregate every open deal: on 1M deals
 the bare SQL GROUP BY alone takes 1.4–2 s on a small machine, above the 1 s goal, and 50 execs
@@ -10,6 +11,11 @@ Concurrent identical questions wait for the first one instead of all computing (
 Only everyone-scope answers are kept, and only when computing them took at least
 `MIN_COMPUTE_SECONDS` (small databases are always computed fresh). A deal edited in the database
 behind revbot's back (not through a sync) shows up in org-wide answers after at most the TTL.
+
+Any other scope (a rep's book, a team) is never kept, but identical questions about the same scope
+that arrive while one is being computed wait for it and share its numbers (a team channel where
+everyone runs `/pipeline team emea` after the forecast call costs one computation, not ten). Each
+asker still gets their own reply, access check and audit row.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Hashable
+from concurrent.futures import Future
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
@@ -34,14 +41,17 @@ T = TypeVar("T")
 _lock = threading.Lock()
 _values: WeakKeyDictionary[Engine, dict[Hashable, tuple[float, Any]]] = WeakKeyDictionary()
 _flights: dict[tuple[int, Hashable], threading.Lock] = {}
+_running: dict[Hashable, Future[Any]] = {}
 
 
 def org_wide(ctx: CommandContext, key: Hashable, compute: Callable[[], T]) -> T:
     """`compute()`, shared between identical everyone-scope questions (see the module docstring).
     The value is shared: callers must not modify it."""
     bind = ctx.session.get_bind()
-    if not ctx.scope.is_everyone or not isinstance(bind, Engine):
+    if not isinstance(bind, Engine):
         return compute()
+    if not ctx.scope.is_everyone:
+        return _in_flight_shared((id(bind), key, ctx.today, ctx.scope.owner_ids, id(ctx.config)), compute)
     version = ctx.session.scalar(select(func.max(SyncRun.finished_at)).where(SyncRun.status == "success"))
     full_key = (key, ctx.today, version, id(ctx.config))
     found = _lookup(bind, full_key)
@@ -60,6 +70,27 @@ def org_wide(ctx: CommandContext, key: Hashable, compute: Callable[[], T]) -> T:
     with _lock:
         _flights.pop((id(bind), full_key), None)
     return value
+
+
+def _in_flight_shared(key: Hashable, compute: Callable[[], T]) -> T:
+    """`compute()`, or the result of the identical computation already running (no retention)."""
+    with _lock:
+        running = _running.get(key)
+        if running is None:
+            _running[key] = mine = Future()
+    if running is not None:
+        return running.result()
+    try:
+        value = compute()
+    except BaseException as problem:
+        mine.set_exception(problem)
+        raise
+    else:
+        mine.set_result(value)
+        return value
+    finally:
+        with _lock:
+            _running.pop(key, None)
 
 
 def _lookup(bind: Engine, key: Hashable) -> Any:

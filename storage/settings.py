@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     slack_api_url: str = "https://slack.com/api/"
     revbot_config: str = "revbot.toml"
     port: int = 3000
+    # Worker processes that compute answers in `revbot serve` (`bot.answer_workers`); None: the default
+    # there (2), 0: answer in threads of the bot process.
+    revbot_answer_processes: int | None = Field(default=None, ge=0, le=64)
 
     @field_validator("database_url")
     @classmethod

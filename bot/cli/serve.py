@@ -19,6 +19,7 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(None, "--port", help="Port in HTTP mode (default: $PORT, else 3000)."),
     ) -> None:
         """Run the Slack bot."""
+        from bot.answer_workers import DEFAULT_PROCESSES, AnswerWorkers
         from bot.app import MissingCredentials, build_app
         from bot.config_targets import apply_config_targets
         from bot.http import EVENTS_PATH, make_web_app, serve_forever
@@ -36,6 +37,11 @@ def register(app: typer.Typer) -> None:
             bolt_app, state = build_app(services, socket_mode=socket)
         except MissingCredentials as exc:
             raise fail(str(exc)) from None
+        processes = runtime.settings.revbot_answer_processes
+        processes = DEFAULT_PROCESSES if processes is None else processes
+        if processes:
+            state.workers = AnswerWorkers(runtime.database_url, runtime.config, processes)
+            state.workers.warm_up()
         try:
             if socket:
                 console.print("revbot: connecting to Slack in Socket Mode")
@@ -46,3 +52,6 @@ def register(app: typer.Typer) -> None:
                 asyncio.run(serve_forever(make_web_app(bolt_app, state), host, bound))
         except KeyboardInterrupt:
             console.print("revbot: stopped")
+        finally:
+            if state.workers is not None:
+                state.workers.close()

@@ -37,7 +37,7 @@ async def answer_command(
     try:
         request = await request_from_command(state, command)
         services = state.services
-        outcome = await dispatch(services.sessions, services.config, request)
+        outcome = await dispatch(services.sessions, services.config, request, workers=state.workers)
         await deliver(outcome, respond, client)
     except Exception:  # noqa: BLE001 - the user must hear back even when Slack or the DB misbehaves
         log.exception("could not answer %s %r", command.get("command"), command.get("text"))

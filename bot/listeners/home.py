@@ -55,7 +55,8 @@ async def home_view(state: BotState, slack_user_id: str) -> dict[str, Any]:
     for command in DASHBOARDS.get(caller.role, DASHBOARDS["rep"]):
         if get_command(command) is None:
             continue
-        outcome = await dispatch(services.sessions, services.config, _request(command, "", email, slack_user_id))
+        request = _request(command, "", email, slack_user_id)
+        outcome = await dispatch(services.sessions, services.config, request, workers=state.workers)
         if outcome.status == "answered":
             outcomes.append(outcome)
     return _view(dashboard_blocks(caller.name, outcomes))

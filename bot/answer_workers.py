@@ -1,0 +1,71 @@
+"""Answers computed in worker processes, so that answer work never holds the interpreter lock the
+acking event loop needs.
+
+In one process, answer threads and the event loop share the GIL: under a burst of commands every
+ack waits behind pandas and SQLAlchemy work, and Slack's 3-second ack limit gets close. With
+`REVBOT_ANSWER_PROCESSES` > 0 (`revbot serve` uses 2 unless told otherwise) the bot process only
+speaks HTTP and Slack, and the answers (parse → authorize → compute → render → audit, the same
+`bot.dispatch.answer`) run in that many worker processes, each with its own database connections
+and caches. 0 keeps the answers in threads of the bot process (tests, tiny deployments).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.config import RevbotConfig
+
+DEFAULT_PROCESSES = 2
+
+_worker: tuple[sessionmaker[Session], RevbotConfig] | None = None
+
+
+class AnswerWorkers:
+    """A pool of worker processes that answer `bot.dispatch.Request`s."""
+
+    def __init__(self, database_url: str, config: RevbotConfig, processes: int = DEFAULT_PROCESSES) -> None:
+        # spawn, not fork: the bot process runs an event loop and threads, which fork would copy mid-flight.
+        self._pool = ProcessPoolExecutor(
+            max_workers=processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(database_url, config),
+        )
+        self.processes = processes
+
+    def warm_up(self) -> None:
+        """Start every worker now (imports, connections), not on the first command."""
+        for future in [self._pool.submit(_ready) for _ in range(self.processes)]:
+            future.result()
+
+    async def answer(self, request: object, now: datetime | None = None) -> object:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, _answer_here, request, now)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _start_worker(database_url: str, config: RevbotConfig) -> None:
+    global _worker
+    import commands.all  # noqa: F401 - registers every command in this process
+    from storage.database import make_engine, session_factory
+
+    _worker = (session_factory(make_engine(database_url)), config)
+
+
+def _ready() -> bool:
+    return _worker is not None
+
+
+def _answer_here(request: object, now: datetime | None) -> object:
+    from bot.dispatch import answer
+
+    assert _worker is not None, "worker not initialised"
+    sessions, config = _worker
+    return answer(sessions, config, request, now=now)  # type: ignore[arg-type]

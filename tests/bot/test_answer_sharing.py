@@ -1,0 +1,109 @@
+"""Bursts of commands: identical requests share one computation, each asker still gets a reply and
+an audit row, and answers can be computed in worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.answer_workers import AnswerWorkers
+from commands.registry import REGISTRY, Command, CommandContext, ParseContext, Subject
+from commands.rendering import Message, section_blocks
+from storage.database import session_factory
+from storage.models import AuditLog
+from storage.scope import Scope
+
+RUNS: list[str] = []
+RUNS_LOCK = threading.Lock()
+
+
+def _parse(text: str, ctx: ParseContext) -> tuple[str, Subject]:
+    return text, Subject("self")
+
+
+def _slow_run(args: str, ctx: CommandContext) -> Message:
+    with RUNS_LOCK:
+        RUNS.append(ctx.caller.email or "")
+    time.sleep(0.3)  # long enough for the whole burst to arrive while this one is computing
+    return Message(text=f"answer for {ctx.caller.email}", blocks=section_blocks(f"answer for {ctx.caller.email}"))
+
+
+SLOW = Command(name="slowprobe", description="A slow answer (tests only)", usage_hint="", examples=("",),
+               parse=_parse, run=_slow_run)
+
+
+@pytest.fixture
+def slow_command() -> Iterator[Command[str]]:
+    RUNS.clear()
+    REGISTRY[SLOW.name] = SLOW
+    try:
+        yield SLOW
+    finally:
+        REGISTRY.pop(SLOW.name, None)
+
+
+async def test_identical_requests_at_once_are_computed_once_and_each_gets_its_reply(slack, org, engine, slow_command):
+    replies = await asyncio.gather(*(slack.command("/slowprobe", "", user=org["dana"]) for _ in range(8)))
+    assert [org["dana"].email] == RUNS
+    assert {reply.text for reply in replies} == {f"answer for {org['dana'].email}"}
+    with session_factory(engine)() as session:
+        assert session.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.action == "/slowprobe")) == 8
+
+
+async def test_different_people_at_once_each_get_their_own_answer(slack, org, slow_command):
+    replies = await asyncio.gather(
+        slack.command("/slowprobe", "", user=org["dana"]), slack.command("/slowprobe", "", user=org["erin"])
+    )
+    assert sorted(RUNS) == sorted([org["dana"].email, org["erin"].email])
+    assert [reply.text for reply in replies] == [f"answer for {org['dana'].email}", f"answer for {org['erin'].email}"]
+
+
+async def test_the_same_request_later_is_computed_again(slack, org, slow_command):
+    await slack.command("/slowprobe", "", user=org["dana"])
+    await slack.command("/slowprobe", "", user=org["dana"])
+    assert len(RUNS) == 2
+
+
+async def test_answers_can_come_from_worker_processes(slack, org, database_url, config):
+    workers = AnswerWorkers(database_url, config, processes=1)
+    try:
+        await asyncio.to_thread(workers.warm_up)
+        slack.state.workers = workers
+        reply = await slack.command("/pipeline", "", user=org["dana"])
+    finally:
+        slack.state.workers = None
+        workers.close()
+    assert reply.text.startswith("Pipeline for")
+    assert "Something went wrong" not in reply.plain
+
+
+def test_same_scope_questions_in_flight_share_their_numbers(engine, config):
+    from commands.org_cache import org_wide
+
+    computed: list[int] = []
+
+    def compute() -> int:
+        computed.append(1)
+        time.sleep(0.3)
+        return 42
+
+    sessions = session_factory(engine)
+    results: list[int] = []
+
+    def ask() -> None:
+        with sessions() as session:
+            ctx = CommandContext(session=session, config=config, caller=None, scope=Scope.of_owners("team", {1, 2}),
+                                 today=None, now=None)  # type: ignore[arg-type]
+            results.append(org_wide(ctx, ("numbers",), compute))
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [42] * 4 and computed == [1]
