@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, Select
 from sqlalchemy.orm import Session
 
 from storage import digest_queries
@@ -45,19 +47,18 @@ def to_reporting(frame: pd.DataFrame, config: RevbotConfig, column: str = "amoun
     return frame
 
 
-def load_deals(
-    session: Session,
-    config: RevbotConfig,
-    scope: Scope,
-    *,
-    changed_since: datetime | None = None,
-    only: ColumnElement[bool] | None = None,
-) -> pd.DataFrame:
-    """Deals in scope (not removed), with `account_name`, amounts in the reporting currency.
-
-    `changed_since` keeps open deals plus deals closed since then: enough for weekly movement and
-    alerts without reading years of closed history."""
-    frame = digest_queries.alert_deals(session, changed_since=changed_since, only=only, owner_ids=_owners(scope))
+def load_deals(session: Session, config: RevbotConfig, ids: Select[Any]) -> pd.DataFrame:
+    """The deals `ids` (`storage.digest_queries.alert_candidate_ids`), with `account_name`,
+    amounts in the reporting currency."""
+    frame = digest_queries.alert_deals(session, ids)
+    # One conversion per column instead of SQLAlchemy's per value: timestamps as datetime64,
+    # close dates as `date` objects (None when unset), which the rules compare and format.
+    for name in ("created_at", "last_activity_at", "stage_entered_at"):
+        frame[name] = pd.to_datetime(frame[name], format="ISO8601").astype("datetime64[us]")
+    close = pd.to_datetime(frame["close_date"], format="ISO8601")
+    frame["close_date"] = pd.Series(np.where(close.notna(), close.dt.date, None), index=frame.index, dtype=object)
+    frame["amount"] = frame["amount"].astype("float64")
+    frame["probability"] = pd.to_numeric(frame["probability"]).astype("float64")
     frame["is_closed"] = frame["is_closed"].astype(bool)
     frame["is_won"] = frame["is_won"].astype(bool)
     return to_reporting(frame, config)

@@ -8,9 +8,10 @@ a million deals.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, Select
 from sqlalchemy.orm import Session
 
 from digests import data
@@ -32,8 +33,8 @@ def gather(session: Session, config: RevbotConfig, *, now: datetime, today: date
     # some rule can match: a fraction of a big org's open deals.
     changes = digest_queries.alert_changes(
         since=since, open_stage_order={s.name: i for i, s in enumerate(config.stages) if s.status == "open"})
-    deals = data.load_deals(session, config, everyone, changed_since=since,
-                            only=alert_candidates(config, now=now, today=today, since=since, changes=changes))
+    deals = data.load_deals(session, config, alert_candidates(session, config, now=now, today=today, since=since,
+                                                              changes=changes))
     history = data.load_history(session, everyone, since=since, only=changes)
     org = data.load_org(session)
     owner_team = {int(u.id): (None if pd.isna(u.team_id) else int(u.team_id)) for u in org.users.itertuples()}
@@ -44,9 +45,9 @@ def gather(session: Session, config: RevbotConfig, *, now: datetime, today: date
                        renewals=renewals, coverage=coverage)
 
 
-def alert_candidates(config: RevbotConfig, *, now: datetime, today: date, since: datetime,
-                     changes: ColumnElement[bool]) -> ColumnElement[bool]:
-    """SQL for the deals some rule can match (`storage.digest_queries.alert_candidates`), so a big
+def alert_candidates(session: Session, config: RevbotConfig, *, now: datetime, today: date, since: datetime,
+                     changes: ColumnElement[bool]) -> Select[Any]:
+    """SQL for the ids of the deals some rule can match (`storage.digest_queries.alert_candidate_ids`), so a big
     org loads those instead of every open deal. A superset by construction (each bound has a day of
     slack; the rules apply the exact test): deals closed in the window (big deal won/lost); open deals
     idle for the stalled threshold or past their close date; deals created in the big-deal window;
@@ -54,8 +55,8 @@ def alert_candidates(config: RevbotConfig, *, now: datetime, today: date, since:
     summed in SQL (`coverage_by_team`)."""
     rules = config.alerts.rules
     stalled_days = rules["stalled_deal"].days or config.pipeline.stalled_after_days
-    return digest_queries.alert_candidates(
-        idle_before=now - timedelta(days=stalled_days - 1), today=today,
+    return digest_queries.alert_candidate_ids(
+        session, idle_before=now - timedelta(days=stalled_days - 1), today=today,
         created_since=today - timedelta(days=(rules["big_deal"].days or 1) + 1), closed_since=since.date(),
         changes=changes)
 
