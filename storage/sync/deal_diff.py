@@ -23,6 +23,7 @@ from storage.sync.quick_compare import QuickCompare, applies
 from storage.sync.sqlvalues import stored_text
 
 CHUNK = 100_000
+_IDS_PER_QUERY = 500  # well under SQLite's bound-parameter limit
 _STORED_TIMES = ("close_date", "created_at", "last_activity_at", "stage_entered_at", "removed_at")
 
 
@@ -46,20 +47,21 @@ def diff_deals(
     incoming = pd.Index(frame["crm_id"].to_numpy(dtype=object))
     unique = incoming.is_unique
     diff = _Diff(frame, columns, now_text)
-    # SQLite: a cheap tuple comparison settles the unchanged rows (most of a re-import); only the
-    # rest become frames for the exact comparison.
-    quick: QuickCompare | None = None
-    for rows in _stored_rows(connection, select_columns, whole=not unique):
-        if quick is None and unique and applies(connection):
-            quick = QuickCompare(frame, columns, select_columns)  # only once there are stored rows
-        if quick is not None:
+    if unique and applies(connection) and _any_stored(connection):
+        # SQLite: a cheap tuple comparison settles the unchanged rows (most of a re-import); only
+        # the rest are read in full and compared column by column.
+        quick = QuickCompare(frame, columns)
+        suspects: list[str] = []
+        for rows in _stored_rows(connection, quick.columns):
             positions, rows = _match_rows(incoming, rows)
             same = quick.same(rows, positions)
             diff.matched[positions[same]] = True
             diff.unchanged += int(same.sum())
-            rows = [row for row, equal in zip(rows, same, strict=True) if not equal]
-            if not rows:
-                continue
+            suspects.extend(row[0] for row, equal in zip(rows, same, strict=True) if not equal)
+        chunks = _stored_by_crm_id(connection, select_columns, suspects)
+    else:
+        chunks = _stored_rows(connection, select_columns, whole=not unique)
+    for rows in chunks:
         positions, stored = _match(incoming, _frame(rows, select_columns))
         if len(positions):
             diff.compare(positions, stored)
@@ -144,12 +146,17 @@ def _match(incoming: pd.Index, stored: pd.DataFrame) -> tuple[np.ndarray, pd.Dat
 
 
 def _match_rows(incoming: pd.Index, rows: list[tuple]) -> tuple[np.ndarray, list[tuple]]:
-    found = incoming.get_indexer(pd.Index([row[1] for row in rows], dtype=object))
+    """Input positions of the stored rows (crm_id first) that the input names, and those rows."""
+    found = incoming.get_indexer(pd.Index([row[0] for row in rows], dtype=object))
     keep = np.flatnonzero(found >= 0)
     return found[keep], [rows[i] for i in keep]
 
 
-def _stored_rows(connection: Connection, select_columns: list[str], *, whole: bool):  # type: ignore[no-untyped-def]
+def _any_stored(connection: Connection) -> bool:
+    return connection.exec_driver_sql("SELECT 1 FROM deals WHERE crm_id IS NOT NULL LIMIT 1").first() is not None
+
+
+def _stored_rows(connection: Connection, select_columns: list[str], *, whole: bool = False):  # type: ignore[no-untyped-def]
     """Stored deals that have a CRM id, as driver tuples, `CHUNK` rows at a time (or all at once)."""
     cursor = connection.connection.cursor()
     try:
@@ -161,6 +168,25 @@ def _stored_rows(connection: Connection, select_columns: list[str], *, whole: bo
             yield fetched
             if whole:
                 return
+    finally:
+        cursor.close()
+
+
+def _stored_by_crm_id(connection: Connection, select_columns: list[str], crm_ids: list[str]):  # type: ignore[no-untyped-def]
+    """The full stored rows of the given CRM ids, about `CHUNK` at a time."""
+    cursor = connection.connection.cursor()
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    try:
+        for start in range(0, len(crm_ids), CHUNK):
+            fetched: list[tuple] = []
+            part = crm_ids[start : start + CHUNK]
+            for batch in range(0, len(part), _IDS_PER_QUERY):
+                chosen = part[batch : batch + _IDS_PER_QUERY]
+                marks = ", ".join([mark] * len(chosen))
+                cursor.execute(f"SELECT {', '.join(select_columns)} FROM deals WHERE crm_id IN ({marks})", chosen)
+                fetched.extend(cursor.fetchall())
+            if fetched:
+                yield fetched
     finally:
         cursor.close()
 

@@ -24,8 +24,8 @@ _FILLED = ("created_at", "stage_entered_at")  # a blank input keeps the stored v
 
 
 class _Anything:
-    """Equal to any stored value: a column that is not compared, or a blank stage entry time
-    (kept from the stored row, which the unchanged stage makes right)."""
+    """Equal to any stored value: a blank stage entry time is kept from the stored row (which
+    the unchanged stage, compared in the same tuple, makes right)."""
 
     def __eq__(self, other: object) -> bool:
         return True
@@ -46,20 +46,20 @@ ANYTHING_BUT_NONE = _AnythingButNone()
 
 
 class QuickCompare:
-    """The incoming rows in the shape of `select_columns` (`id, crm_id, ...`), ready to compare
-    with stored rows chunk by chunk."""
+    """The incoming rows as tuples of `columns` (crm_id first), to compare with stored rows
+    fetched with the same columns, chunk by chunk."""
 
-    def __init__(self, frame: pd.DataFrame, columns: list[str], select_columns: list[str]) -> None:
-        compared = set(columns)
-        self.values: list[np.ndarray] = []
-        for column in select_columns:
-            if column not in compared:  # id, crm_id (matched already) and columns read only to fill in
-                self.values.append(np.full(len(frame), ANYTHING, dtype=object))
-                continue
+    def __init__(self, frame: pd.DataFrame, compared: list[str]) -> None:
+        self.columns = ["crm_id"]
+        self.values = [_objects(frame["crm_id"], "crm_id")]  # matched on it: equal by construction
+        for column in compared:
             values = _objects(frame[column], column)
             if column in _FILLED:
                 blank = pd.isna(values)
+                if column == "stage_entered_at" and blank.all():
+                    continue  # every row keeps the stored time: nothing to compare or fetch
                 values[blank] = ANYTHING_BUT_NONE if column == "created_at" else ANYTHING
+            self.columns.append(column)
             self.values.append(values)
 
     def same(self, stored: list[tuple], positions: np.ndarray) -> np.ndarray:
