@@ -3,9 +3,10 @@
     python bench/metrics_bench.py --db /tmp/revbot-bench-1m.db --today 2026-11-23
 
 Times, each the median of --repeat runs after one warm-up:
-- rep:   one rep's /pipeline numbers (the rep with the most deals) by the SQL fast path:
-         pipeline_rollup_sql (one GROUP BY over the rep's rows) + the 10 most overdue and 10 biggest
-         stalled deals + stage-age medians + summary_from_rollup + attainment vs target + forecast;
+- rep:   one rep's /pipeline numbers (the rep with the most deals) by the path /pipeline takes, without
+         its caches: stage-age medians in SQL + pipeline_groups_sql (a GROUP BY per index range) + the
+         10 most overdue and 10 biggest stalled deals + target rows + summary, attainment and forecast
+         from the groups in plain Python;
 - rep (rows): the same numbers from load_pipeline_deals + pipeline_summary/attainment/forecast;
 - team:  the same for the biggest team (both ways);
 - org:   the whole org's pipeline by stage (pipeline_by_stage_sql) + attainment by team (closed-won and
@@ -30,19 +31,21 @@ from sqlalchemy import func, select, text
 from metrics.periods import parse_period
 from metrics.pipeline import (
     by_stage_from_aggregate,
+    past_due_records,
     pipeline_by_stage,
     pipeline_summary,
-    stage_age_medians,
-    summary_from_rollup,
+    stalled_records,
+    summary_from_groups,
 )
 from metrics.revenue import (
     attainment,
     attainment_by_team,
-    attainment_from_rollup,
+    attainment_from_groups,
     forecast,
-    forecast_from_aggregate,
+    forecast_from_groups,
     owner_rollup,
     target_for_period,
+    target_from_rows,
 )
 from storage import queries
 from storage.config import RevbotConfig
@@ -107,23 +110,27 @@ def main() -> None:
         )
 
     def fast_numbers(scope: Scope, target_owner: dict[str, list[int]]) -> tuple[Any, ...]:
-        medians = stage_age_medians(queries.open_stage_ages_sql(session, scope), today=today)
-        rules = config.pipeline
-        rollup = queries.pipeline_rollup_sql(session, scope, period, today=today, rules=rules, stage_medians=medians)
-        target = target_for_period(queries.load_targets(session, period=period, **target_owner), period)
-        summary = summary_from_rollup(
-            rollup,
-            past_due=queries.past_due_rows_sql(session, scope, today=today, limit=10),
-            stalled=queries.stalled_rows_sql(session, scope, today=today, rules=rules, stage_medians=medians, limit=10),
+        # What /pipeline computes, without its caches: stage medians from SQL, every number from one
+        # grouped query per index range, the ten rows of each list, the target rows.
+        medians = queries.stage_age_medians_sql(session, scope, today=today)
+        rules, fx = config.pipeline, config.fx_rates
+        groups = queries.pipeline_groups_sql(session, scope, period, today=today, rules=rules, stage_medians=medians)
+        target = target_from_rows(queries.load_target_rows(session, period=period, **target_owner), period)
+        late = queries.top_past_due_rows_sql(session, scope, today=today, fx_rates=fx, limit=10)
+        stuck = queries.top_stalled_rows_sql(
+            session, scope, today=today, rules=rules, stage_medians=medians, fx_rates=fx, limit=10
+        )
+        summary = summary_from_groups(
+            groups,
+            past_due=past_due_records(late, today=today, config=config),
+            stalled=stalled_records(stuck, today=today, config=config, stage_medians=medians),
             period=period,
             config=config,
-            today=today,
-            stage_medians=medians,
         )
         return (
             summary,
-            attainment_from_rollup(rollup, period=period, target=target, config=config, today=today),
-            forecast_from_aggregate(rollup[rollup["closing"]], period, config=config),
+            attainment_from_groups(groups, period=period, target=target, config=config, today=today),
+            forecast_from_groups([group for group in groups if group.closing], period, config=config),
         )
 
     def org_numbers() -> tuple[pd.DataFrame, pd.DataFrame]:
