@@ -9,7 +9,20 @@ import yaml
 
 from commands.registry import all_commands
 
-BOT_SCOPES = ("commands", "chat:write", "users:read", "users:read.email", "channels:join", "im:write", "files:write")
+BOT_SCOPES = (
+    "commands",
+    "chat:write",
+    "users:read",
+    "users:read.email",
+    "channels:join",
+    "im:write",
+    "files:write",
+    # Reading back the channel or DM after a crash between posting a digest and recording it, so the
+    # delivery is not posted twice (`digests.delivery.find_posted`).
+    "channels:history",
+    "groups:history",
+    "im:history",
+)
 BOT_EVENTS = ("app_home_opened",)
 SLACK_DESCRIPTION_LIMIT = 2000
 SLACK_USAGE_HINT_LIMIT = 1000
