@@ -279,9 +279,10 @@ def renewal_inputs(
     Only what the risk score reads is touched: the subscriptions ending in the window (through
     `ix_subscriptions_end_date`), the due accounts' other subscriptions (for their MRR today and
     `CONTRACTION_LOOKBACK_DAYS` earlier), and per due account its latest health snapshot and its
-    first usage reading since `today - USAGE_LOOKBACK_DAYS`, each found by one index seek on
-    `(account_id, date)`. Snapshots are normally complete; accounts whose latest one lacks a value
-    have their history read (`_readings_from_history`). None when a currency has no fx rate."""
+    first snapshot since `today - USAGE_LOOKBACK_DAYS`, each found from the `(account_id, date)`
+    unique index alone and then read by id. Snapshots are normally complete; accounts where one of
+    those lacks a value the score reads have their history read (`_readings_from_history`). None
+    when a currency has no fx rate."""
     params: dict[str, Any] = {
         "today": today,
         "before_day": today - timedelta(days=CONTRACTION_LOOKBACK_DAYS),
@@ -330,7 +331,6 @@ def renewal_inputs(
         LEFT JOIN customer_health f ON f.id = (
             SELECT h.id FROM customer_health h
             WHERE h.account_id = m.account_id AND h.date >= :usage_from AND h.date <= :today
-              AND h.usage IS NOT NULL
             ORDER BY h.date LIMIT 1)
         ORDER BY m.account_id
     """
@@ -354,11 +354,12 @@ def renewal_inputs(
         )
         if latest_id is None:
             continue  # no snapshot on or before today
-        if score is None or tickets is None or nps is None or usage is None:
+        trend = in_window == 1
+        if score is None or tickets is None or nps is None or usage is None or (trend and first_usage is None):
             incomplete.append(int(account_id))
             continue
-        # The latest snapshot has a usage reading, so it is the window's last one when in it.
-        trend = in_window == 1 and first_usage is not None
+        # The latest snapshot has a usage reading, so when it is in the window it is the window's
+        # last one; the window's first snapshot (found from the index alone) has one too.
         readings[int(account_id)] = HealthReadings(
             int(account_id),
             float(score),

@@ -150,6 +150,7 @@ def test_renewal_inputs_score_as_renewal_risk_does(engine: Engine, config: Revbo
         _health(1, date(2026, 7, 1), usage=80, health_score=40),
         _health(1, date(2026, 8, 10), usage=60, health_score=45, open_tickets=4, nps=-25),
         _health(1, date(2026, 8, 20), health_score=1),  # after today: ignored
+        _health(2, date(2026, 6, 20), usage=None),  # the window's first snapshot, without usage
         _health(2, date(2026, 8, 1), nps=-60),
         # 5's latest snapshot lacks a score and tickets: they come from earlier snapshots
         _health(5, date(2026, 4, 1), health_score=30, open_tickets=3, usage=100),
