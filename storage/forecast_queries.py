@@ -23,7 +23,6 @@ from sqlalchemy.types import NullType
 
 from metrics.periods import Period
 from storage.models import Deal, DealHistory, User
-from storage.queries import HISTORY_COLUMNS
 from storage.scope import Scope
 
 ROLLUP_COLUMNS = ("stage", "forecast_category", "is_closed", "is_won", "currency", "exact_amount", "count", "amount")
@@ -40,6 +39,7 @@ CHANGED_COLUMNS = (
     "is_closed",
     "is_won",
 )
+STATE_HISTORY_COLUMNS = ("deal_id", "field", "old_value", "changed_at")
 # Bound parameters per `IN (...)`: well under SQLite's 32,766 and cheap for PostgreSQL to plan.
 _ID_CHUNK = 5_000
 _INTS = {"id", "owner_id", "deal_id", "count"}
@@ -54,7 +54,10 @@ def _raw(column: ColumnElement[Any], name: str) -> ColumnElement[Any]:
 
 
 def _frame(rows: Sequence[Any], columns: Sequence[str]) -> pd.DataFrame:
-    frame = pd.DataFrame.from_records(list(rows), columns=list(columns))
+    # Column by column: `DataFrame.from_records` on SQLAlchemy rows takes a slow per-row path
+    # (5 s for the 200k rows of an org-wide week on 1M deals, against a fraction for this).
+    values = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
+    frame = pd.DataFrame({name: pd.Series(column, dtype=object) for name, column in zip(columns, values, strict=True)})
     for name in columns:
         if name in _INTS:
             frame[name] = pd.array(pd.to_numeric(frame[name]), dtype="Int64")
@@ -182,17 +185,22 @@ def _changed_everywhere(base: Select[Any], period: Period, *, since: datetime, t
 
 
 def history_of_deals_sql(session: Session, deal_ids: Iterable[int], *, since: datetime) -> pd.DataFrame:
-    """`deal_history` rows of these deals changed at or after `since`, oldest first (the shape of
-    `storage.queries.load_history`). Read per deal through `ix_deal_history_deal_changed`."""
+    """`deal_history` rows of these deals changed at or after `since`, oldest first: deal_id, field,
+    old_value, changed_at (what `metrics.movement.state_at` reads; not new_value, to move less).
+    Read per deal through `ix_deal_history_deal_changed`."""
     ids = sorted({int(i) for i in deal_ids})
     parts = []
     for at in range(0, len(ids), _ID_CHUNK):
-        chunk = ids[at : at + _ID_CHUNK]
-        stmt = select(
-            *(_raw(getattr(DealHistory, name), name) for name in HISTORY_COLUMNS), _raw(DealHistory.id, "id")
-        ).where(DealHistory.deal_id.in_(chunk), DealHistory.changed_at >= since)
-        parts.append(_frame(session.execute(stmt).all(), (*HISTORY_COLUMNS, "id")))
+        stmt = (
+            select(*(_raw(getattr(DealHistory, name), name) for name in STATE_HISTORY_COLUMNS))
+            .where(DealHistory.deal_id.in_(ids[at : at + _ID_CHUNK]), DealHistory.changed_at >= since)
+            .order_by(DealHistory.changed_at, DealHistory.id)
+        )
+        parts.append(_frame(session.execute(stmt).all(), STATE_HISTORY_COLUMNS))
+    if len(parts) == 1:
+        return parts[0]
     if not parts:
-        return _frame([], HISTORY_COLUMNS)
-    history = pd.concat(parts, ignore_index=True).sort_values(["changed_at", "id"], kind="stable")
-    return history.drop(columns=["id"]).reset_index(drop=True)
+        return _frame([], STATE_HISTORY_COLUMNS)
+    # A deal's rows all come from one chunk, already in (changed_at, id) order; a stable sort by
+    # changed_at merges the chunks without reordering any deal's own changes.
+    return pd.concat(parts, ignore_index=True).sort_values("changed_at", kind="stable").reset_index(drop=True)
