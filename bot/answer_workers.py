@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import zlib
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,29 +28,33 @@ _worker: tuple[sessionmaker[Session], RevbotConfig] | None = None
 
 
 class AnswerWorkers:
-    """A pool of worker processes that answer `bot.dispatch.Request`s."""
+    """Worker processes that answer `bot.dispatch.Request`s. A person's questions always go to the
+    same worker, so the caches that worker keeps (stage medians, org-wide numbers per data version)
+    serve their next question too."""
 
     def __init__(self, database_url: str, config: RevbotConfig, processes: int = DEFAULT_PROCESSES) -> None:
         # spawn, not fork: the bot process runs an event loop and threads, which fork would copy mid-flight.
-        self._pool = ProcessPoolExecutor(
-            max_workers=processes,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker,
-            initargs=(database_url, config),
-        )
+        context = multiprocessing.get_context("spawn")
+        self._pools = [
+            ProcessPoolExecutor(
+                max_workers=1, mp_context=context, initializer=_start_worker, initargs=(database_url, config)
+            )
+            for _ in range(processes)
+        ]
         self.processes = processes
 
     def warm_up(self) -> None:
         """Start every worker now (imports, connections), not on the first command."""
-        for future in [self._pool.submit(_ready) for _ in range(self.processes)]:
+        for future in [pool.submit(_ready) for pool in self._pools]:
             future.result()
 
-    async def answer(self, request: object, now: datetime | None = None) -> object:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, _answer_here, request, now)
+    async def answer(self, request: Any, now: datetime | None = None) -> Any:
+        pool = self._pools[zlib.crc32(f"{request.email}".encode()) % len(self._pools)]
+        return await asyncio.get_running_loop().run_in_executor(pool, _answer_here, request, now)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        for pool in self._pools:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _start_worker(database_url: str, config: RevbotConfig) -> None:
