@@ -43,8 +43,8 @@ class WeeklyInputs:
 
     rollup: pd.DataFrame  # digest_queries.deal_rollup groups
     ages: pd.DataFrame  # digest_queries.open_stage_ages groups
-    advanced: pd.DataFrame  # digest_queries.advanced_by_owner, last week
-    close_changes: pd.DataFrame  # digest_queries.close_date_changes, last week
+    advanced: pd.DataFrame  # digest_queries.week_changes: advanced deals by owner, last week
+    close_changes: pd.DataFrame  # digest_queries.week_changes: close-date changes, last week
     won: pd.DataFrame  # digest_queries.won_by_day, quarter start to today
     pool: pd.DataFrame  # prepared open deals (WEEKLY_DEAL_COLUMNS): see `pool_floor`
     pool_floor: int | None  # `pool` holds every open deal worth at least this many cents (None: no such rule) ...
@@ -134,11 +134,10 @@ def load_weekly(session: Session, config: RevbotConfig, scope: Scope, *, today: 
     ages = rollups.with_days_in_stage(digest_queries.open_stage_ages(
         session, today=today, stalled_after_days=config.pipeline.stalled_after_days, fx_rates=fx, owner_ids=owner_ids),
         today=today)
-    advanced = digest_queries.advanced_by_owner(session, since=week.start, until=until, fx_rates=fx,
-                                                stage_order={s.name: i for i, s in enumerate(config.stages)},
-                                                owner_ids=owner_ids)
-    changes = rollups.with_later(digest_queries.close_date_changes(session, since=week.start, until=until,
-                                                                   fx_rates=fx, owner_ids=owner_ids))
+    advanced, changes = digest_queries.week_changes(session, since=week.start, until=until, fx_rates=fx,
+                                                    stage_order={s.name: i for i, s in enumerate(config.stages)},
+                                                    owner_ids=owner_ids)
+    changes = rollups.with_later(changes)
     won = digest_queries.won_by_day(session, start=quarter.start, end=today, fx_rates=fx, owner_ids=owner_ids)
     # Per-digest work is a few dozen array sums; prepare every column it reads once, here.
     rollup, ages, advanced, changes, won = (rollups.owner_floats(f) for f in (rollup, ages, advanced, changes, won))

@@ -21,7 +21,10 @@ import pandas as pd
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    DateTime,
+    Integer,
     Select,
+    String,
     and_,
     case,
     cast,
@@ -29,6 +32,7 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
+    null,
     or_,
     select,
     true,
@@ -230,7 +234,7 @@ def open_stage_ages(
     return frame
 
 
-def advanced_by_owner(
+def week_changes(
     session: Session,
     *,
     since: date,
@@ -238,49 +242,49 @@ def advanced_by_owner(
     stage_order: Mapping[str, int],
     fx_rates: Mapping[str, float],
     owner_ids: Collection[int] | None = None,
-) -> pd.DataFrame:
-    """Open deals with a stage change to a later stage (by `stage_order`; unknown stages never
-    count) in [since, until), grouped by owner: owner_id, count, cents. Each deal counts once."""
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Last week's movement of open deals, from one read of the week's history (the rows are
+    materialized once: reading them is most of the cost, each needs a table lookup for `field`):
+
+    - advanced: deals with a stage change to a later stage (by `stage_order`; unknown stages never
+      count) in [since, until), grouped by owner: owner_id, count, cents; each deal once;
+    - close-date changes in [since, until), oldest first: deal_id, owner_id, cents, old_value,
+      new_value (raw text: the caller parses them, a bad value never slips)."""
     def order(column: ColumnElement[Any]) -> ColumnElement[Any]:
-        return case(*((column == name, i) for name, i in sorted(stage_order.items())), else_=None)
+        return case({name: i for name, i in sorted(stage_order.items())}, value=column, else_=None)
 
-    moved = select(DealHistory.deal_id).where(
-        DealHistory.field == "stage",
-        DealHistory.changed_at >= midnight(since),
-        DealHistory.changed_at < midnight(until),
-        order(DealHistory.new_value) > order(DealHistory.old_value),
-    )
-    stmt = select(raw(Deal.owner_id, "owner_id"), raw(func.count(), "count"),
-                  raw(func.sum(amount_cents(fx_rates)), "cents")).where(
-        Deal.removed_at.is_(None), unindexed(session, "is_closed") == false(), Deal.id.in_(moved))
-    stmt = scoped(stmt, owner_ids, Deal.owner_id).group_by(Deal.owner_id)
-    return _owner_sums(rows_frame(session, stmt, ("owner_id", "count", "cents")))
-
-
-def close_date_changes(
-    session: Session,
-    *,
-    since: date,
-    until: date,
-    fx_rates: Mapping[str, float],
-    owner_ids: Collection[int] | None = None,
-) -> pd.DataFrame:
-    """The close-date changes of open deals in [since, until), oldest first: deal_id, owner_id,
-    cents, old_value, new_value (raw text: the caller parses them, a bad value never slips)."""
-    stmt = select(
-        raw(DealHistory.deal_id, "deal_id"), raw(Deal.owner_id, "owner_id"), raw(amount_cents(fx_rates), "cents"),
-        raw(DealHistory.old_value, "old_value"), raw(DealHistory.new_value, "new_value"),
-    ).join(Deal, Deal.id == DealHistory.deal_id).where(
-        # Unindexed: the week's history drives the join (a few rows per deal), not every open deal.
-        Deal.removed_at.is_(None), unindexed(session, "is_closed") == false(), DealHistory.field == "close_date",
+    week = select(DealHistory.id, DealHistory.deal_id, DealHistory.field, DealHistory.old_value,
+                  DealHistory.new_value, DealHistory.changed_at).where(
         DealHistory.changed_at >= midnight(since), DealHistory.changed_at < midnight(until),
-    )
-    stmt = scoped(stmt, owner_ids, Deal.owner_id).order_by(DealHistory.changed_at, DealHistory.id)
-    frame = rows_frame(session, stmt, ("deal_id", "owner_id", "cents", "old_value", "new_value"))
-    frame["deal_id"] = pd.to_numeric(frame["deal_id"]).astype("int64")
-    frame["owner_id"] = pd.array(pd.to_numeric(frame["owner_id"]), dtype="Int64")
-    frame["cents"] = pd.to_numeric(frame["cents"]).fillna(0).astype("int64")
-    return frame
+        DealHistory.field.in_(("stage", "close_date"))).cte("week").prefix_with("MATERIALIZED")
+    # Unindexed: the week's history drives the lookups of open deals, not every open deal.
+    open_deal = and_(Deal.removed_at.is_(None), unindexed(session, "is_closed") == false())
+    cents = amount_cents(fx_rates)
+    moved = select(week.c.deal_id).where(week.c.field == "stage", order(week.c.new_value) > order(week.c.old_value))
+    advanced = scoped(select(
+        # Typed NULLs: PostgreSQL matches the UNION's column types against the second branch.
+        literal("advanced", String).label("kind"), cast(null(), Integer).label("deal_id"),
+        Deal.owner_id.label("owner_id"), func.count().label("count"), func.sum(cents).label("cents"),
+        cast(null(), String).label("old_value"), cast(null(), String).label("new_value"),
+        cast(null(), DateTime).label("changed_at"), cast(null(), Integer).label("history_id"),
+    ).where(open_deal, Deal.id.in_(moved)), owner_ids, Deal.owner_id).group_by(Deal.owner_id)
+    slipped = scoped(select(
+        literal("close_date", String), week.c.deal_id, Deal.owner_id, literal(1, Integer), cents, week.c.old_value,
+        week.c.new_value,
+        week.c.changed_at, week.c.id,
+    ).join(Deal, Deal.id == week.c.deal_id).where(open_deal, week.c.field == "close_date"), owner_ids, Deal.owner_id)
+    columns = ("kind", "deal_id", "owner_id", "count", "cents", "old_value", "new_value", "changed_at", "history_id")
+    stmt = select(*(raw(literal_column(name), name) for name in columns)).select_from(
+        advanced.union_all(slipped).subquery())
+    frame = rows_frame(session, stmt, columns)
+    is_advance = (frame["kind"] == "advanced").to_numpy(dtype=bool)
+    moves = _owner_sums(frame.loc[is_advance, ["owner_id", "count", "cents"]].reset_index(drop=True))
+    changes = frame.loc[~is_advance].sort_values(["changed_at", "history_id"], kind="stable")
+    changes = changes[["deal_id", "owner_id", "cents", "old_value", "new_value"]].reset_index(drop=True)
+    changes["deal_id"] = pd.to_numeric(changes["deal_id"]).astype("int64")
+    changes["owner_id"] = pd.array(pd.to_numeric(changes["owner_id"]), dtype="Int64")
+    changes["cents"] = pd.to_numeric(changes["cents"]).fillna(0).astype("int64")
+    return moves, changes
 
 
 def won_by_day(
