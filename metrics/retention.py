@@ -294,7 +294,7 @@ def _risk_signals(
 # --- the same numbers from SQL aggregates (`storage.customer_queries`) -----------------------
 # The commands read per-account sums computed in the database instead of every subscription row;
 # these turn them into the values above, equal to what the DataFrame functions give on the same
-# rows (tests/metrics/test_retention_fast.py checks both paths on one fixture).
+# rows (tests/metrics/test_retention_sql.py checks both paths on one database).
 
 
 def movements_from_totals(totals: RetentionTotals, period: Period, config: RevbotConfig) -> MrrMovements:
