@@ -8,14 +8,26 @@ import pytest
 from sqlalchemy import Engine
 
 from metrics.periods import parse_period
-from metrics.pipeline import by_stage_from_aggregate, pipeline_by_stage, pipeline_summary, summary_from_rollup
+from metrics.pipeline import (
+    by_stage_from_aggregate,
+    past_due_records,
+    pipeline_by_stage,
+    pipeline_summary,
+    stalled_records,
+    summary_from_groups,
+    summary_from_rollup,
+)
 from metrics.revenue import (
     attainment,
     attainment_by_team,
+    attainment_from_groups,
     attainment_from_rollup,
     forecast,
     forecast_from_aggregate,
+    forecast_from_groups,
     owner_rollup,
+    target_for_period,
+    target_from_rows,
 )
 from storage import queries
 from storage.config import RevbotConfig
@@ -289,3 +301,59 @@ def test_attainment_by_team_from_one_rollup_or_two_owner_sums(org: Engine, confi
     assert emea["open_in_period"] == 17_160.0
     # US: won 4,000 (deal 6); Cy's only target is for Q2, so no target → n/a
     assert (us["closed_won"], us["target"], us["attainment"], us["coverage"]) == (4_000.0, None, None, None)
+
+
+def test_command_path_groups_and_records_give_the_same_numbers_and_lists(org: Engine, config: RevbotConfig) -> None:
+    with transaction(org) as session:
+        session.execute(
+            Deal.__table__.update()
+            .where(Deal.id.in_([1, 4]))
+            .values(last_activity_at=datetime(2026, 7, 1), stage_entered_at=datetime(2026, 6, 1))
+        )
+        session.execute(Deal.__table__.update().where(Deal.id == 5).values(close_date=date(2026, 8, 1)))
+        medians = {"Proposal": 10.0, "Prospecting": 100.0}
+        rules, fx = config.pipeline, config.fx_rates
+        overdue: list[list[tuple[int, int, float]]] = []
+        for scope in (Scope.everyone(), Scope.of_owners("Ana", {ANA})):
+            deals = queries.load_pipeline_deals(session, scope, Q3)
+            rows = pipeline_summary(deals, period=Q3, config=config, today=TODAY, stage_medians=medians)
+            groups = queries.pipeline_groups_sql(session, scope, Q3, today=TODAY, rules=rules, stage_medians=medians)
+            late = past_due_records(
+                queries.top_past_due_rows_sql(session, scope, today=TODAY, fx_rates=fx, limit=10),
+                today=TODAY,
+                config=config,
+            )
+            stuck = stalled_records(
+                queries.top_stalled_rows_sql(
+                    session, scope, today=TODAY, rules=rules, stage_medians=medians, fx_rates=fx, limit=10
+                ),
+                today=TODAY,
+                config=config,
+                stage_medians=medians,
+            )
+            fast = summary_from_groups(groups, past_due=late, stalled=stuck, period=Q3, config=config)
+            for name in ("total", "weighted", "count", "closing_in_period", "past_due_count", "stalled_amount"):
+                assert getattr(fast, name) == getattr(rows, name), name
+            assert fast.by_stage.equals(rows.by_stage)
+            assert fast.by_forecast_category.equals(rows.by_forecast_category)
+            assert [d["id"] for d in stuck] == rows.stalled["id"].tolist()
+            assert [d["reason"] for d in stuck] == rows.stalled["reason"].tolist()
+            assert [(d["id"], d["days_overdue"]) for d in late] == list(
+                zip(rows.past_due["id"], rows.past_due["days_overdue"], strict=True)
+            )
+            assert attainment_from_groups(groups, period=Q3, target=50_000, config=config, today=TODAY) == attainment(
+                deals, period=Q3, target=50_000, config=config, today=TODAY
+            )
+            closing = [group for group in groups if group.closing]
+            assert forecast_from_groups(closing, Q3, config=config) == forecast(deals, Q3, config=config)
+            overdue.append([(d["id"], d["days_overdue"], d["amount_rc"]) for d in late])
+    # Cy's Globex expansion (9,000, due 1 Aug) is the one overdue deal, 14 days before 15 Aug; Ana has none.
+    assert overdue == [[(5, 14, 9_000.0)], []]
+
+
+def test_targets_as_plain_rows_match_the_frame_path(org: Engine) -> None:
+    with transaction(org) as session:
+        for owners in ({"user_ids": [ANA, BO]}, {"team_ids": [1]}, {}):
+            frame = queries.load_targets(session, period=Q3, **owners)
+            rows = queries.load_target_rows(session, period=Q3, **owners)
+            assert target_from_rows(rows, Q3) == target_for_period(frame, Q3)
