@@ -320,10 +320,20 @@ def load_targets(
 ) -> pd.DataFrame:
     """Targets whose span overlaps `period` (amounts in the reporting currency). With `user_ids`
     and/or `team_ids`, only those owners' targets (either list matching is enough)."""
+    stmt = select(*(_raw(getattr(Target, name), name) for name in TARGET_COLUMNS))
+    stmt = _targets_filtered(stmt, period, user_ids, team_ids, metric)
+    return _execute(session, stmt, TARGET_COLUMNS)
+
+
+def _targets_filtered(
+    stmt: Select[Any],
+    period: DateRange,
+    user_ids: Iterable[int] | None,
+    team_ids: Iterable[int] | None,
+    metric: str,
+) -> Select[Any]:
     start, end = _bounds(period)
-    stmt = select(*(_raw(getattr(Target, name), name) for name in TARGET_COLUMNS)).where(
-        Target.period_start <= end, Target.period_end >= start, Target.metric == metric
-    )
+    stmt = stmt.where(Target.period_start <= end, Target.period_end >= start, Target.metric == metric)
     owners = []
     if user_ids is not None:
         owners.append(Target.user_id.in_(sorted(set(user_ids))))
@@ -331,7 +341,7 @@ def load_targets(
         owners.append(Target.team_id.in_(sorted(set(team_ids))))
     if owners:
         stmt = stmt.where(or_(*owners))
-    return _execute(session, stmt.order_by(Target.id), TARGET_COLUMNS)
+    return stmt.order_by(Target.id)
 
 
 class TargetRow(NamedTuple):
@@ -353,20 +363,11 @@ def load_target_rows(
     metric: str = "bookings",
 ) -> list[TargetRow]:
     """`load_targets` as plain rows, for the one-owner questions of slash commands (no pandas)."""
-    start, end = _bounds(period)
-    stmt = select(Target.user_id, Target.team_id, Target.period_start, Target.period_end, Target.amount).where(
-        Target.period_start <= end, Target.period_end >= start, Target.metric == metric
-    )
-    owners = []
-    if user_ids is not None:
-        owners.append(Target.user_id.in_(sorted(set(user_ids))))
-    if team_ids is not None:
-        owners.append(Target.team_id.in_(sorted(set(team_ids))))
-    if owners:
-        stmt = stmt.where(or_(*owners))
+    stmt = select(Target.user_id, Target.team_id, Target.period_start, Target.period_end, Target.amount)
+    stmt = _targets_filtered(stmt, period, user_ids, team_ids, metric)
     return [
         TargetRow(user_id, team_id, period_start, period_end, float(amount or 0))
-        for user_id, team_id, period_start, period_end, amount in session.execute(stmt.order_by(Target.id))
+        for user_id, team_id, period_start, period_end, amount in session.execute(stmt)
     ]
 
 
