@@ -230,14 +230,19 @@ def test_sql_aggregates_match_the_dataframe_metrics(org: Engine, config: RevbotC
         assert by_owner[["owner_id", "amount"]].values.tolist() == [[ANA, 7_000.0], [CY, 4_000.0]]
 
 
+def _stall_and_overdue(session) -> None:
+    """Deals 1 and 4 untouched since 1 Jul and in their stage since 1 Jun; deal 5 due on 1 Aug."""
+    session.execute(
+        Deal.__table__.update()
+        .where(Deal.id.in_([1, 4]))
+        .values(last_activity_at=datetime(2026, 7, 1), stage_entered_at=datetime(2026, 6, 1))
+    )
+    session.execute(Deal.__table__.update().where(Deal.id == 5).values(close_date=date(2026, 8, 1)))
+
+
 def test_sql_fast_path_gives_the_same_pipeline_numbers(org: Engine, config: RevbotConfig) -> None:
     with transaction(org) as session:
-        session.execute(
-            Deal.__table__.update()
-            .where(Deal.id.in_([1, 4]))
-            .values(last_activity_at=datetime(2026, 7, 1), stage_entered_at=datetime(2026, 6, 1))
-        )
-        session.execute(Deal.__table__.update().where(Deal.id == 5).values(close_date=date(2026, 8, 1)))
+        _stall_and_overdue(session)
         medians = {"Proposal": 10.0, "Prospecting": 100.0}
         for scope in (Scope.everyone(), Scope.of_owners("Ana", {ANA})):
             deals = queries.load_pipeline_deals(session, scope, Q3)
@@ -305,12 +310,7 @@ def test_attainment_by_team_from_one_rollup_or_two_owner_sums(org: Engine, confi
 
 def test_command_path_groups_and_records_give_the_same_numbers_and_lists(org: Engine, config: RevbotConfig) -> None:
     with transaction(org) as session:
-        session.execute(
-            Deal.__table__.update()
-            .where(Deal.id.in_([1, 4]))
-            .values(last_activity_at=datetime(2026, 7, 1), stage_entered_at=datetime(2026, 6, 1))
-        )
-        session.execute(Deal.__table__.update().where(Deal.id == 5).values(close_date=date(2026, 8, 1)))
+        _stall_and_overdue(session)
         medians = {"Proposal": 10.0, "Prospecting": 100.0}
         rules, fx = config.pipeline, config.fx_rates
         overdue: list[list[tuple[int, int, float]]] = []
