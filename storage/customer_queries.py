@@ -332,7 +332,6 @@ def renewal_inputs(
             SELECT h.id FROM customer_health h
             WHERE h.account_id = m.account_id AND h.date >= :usage_from AND h.date <= :today
             ORDER BY h.date LIMIT 1)
-        ORDER BY m.account_id
     """
     due_rows: list[DueRenewal] = []
     readings: dict[int, HealthReadings] = {}
@@ -369,6 +368,10 @@ def renewal_inputs(
             float(usage) if trend else None,
             int(span_days) if trend else None,
         )
+    # By account id, for `renewal_risks`' ties. Sorted here rather than by an ORDER BY: SQLite
+    # returns the groups in that order already (Timsort then just checks), and a sorter over every
+    # due renewal would cost it more.
+    due_rows.sort()
     for start in range(0, len(incomplete), _ID_CHUNK):
         chunk = incomplete[start : start + _ID_CHUNK]
         readings.update(_readings_from_history(session, chunk, today, params["usage_from"]))
