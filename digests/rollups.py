@@ -45,8 +45,11 @@ class Sums:
     """A group frame's columns as arrays, for the dozens of masked sums a digest takes (a pandas
     filter per sum costs more than the sum itself)."""
 
+    COLUMNS = ("count", "cents", "weighted_cents", "cycle_days", "cycle_deals", "is_closed", "is_won", "closing",
+               "created_q", "created_w", "closed_w", "past_due", "stage", "category")
+
     def __init__(self, frame: pd.DataFrame) -> None:
-        self.columns = {name: frame[name].to_numpy() for name in frame.columns if name != "owner_id"}
+        self.columns = {name: frame[name].to_numpy() for name in self.COLUMNS}
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.columns[name]
@@ -158,7 +161,7 @@ def stage_medians(ages: pd.DataFrame) -> dict[str, float]:
 def stalled_groups(ages: pd.DataFrame, medians: Mapping[str, float], *, config: RevbotConfig) -> pd.DataFrame:
     """The `with_days_in_stage` groups whose deals `metrics.pipeline.stalled_deals` calls stalled
     with these medians: idle, or longer in the stage than `stalled_stage_multiple` × its median."""
-    median = np.array([medians.get(str(s), np.nan) for s in ages["stage"].to_numpy(dtype=object)], dtype="float64")
+    median = ages["stage"].map(dict(medians)).to_numpy(dtype="float64", na_value=np.nan)
     with np.errstate(invalid="ignore"):
         slow = (median > 0) & (ages["days"].to_numpy() > config.pipeline.stalled_stage_multiple * median)
     return ages[ages["idle"].to_numpy() | slow]

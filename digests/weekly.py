@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
@@ -148,6 +149,8 @@ def load_weekly(session: Session, config: RevbotConfig, scope: Scope, *, today: 
     # The listed deals' names come with them: one query for every digest cut from these inputs.
     pool = rollups.with_stall_days(rollups.owner_floats(prepare_deals(
         queries.load_deals(session, Scope.everyone(), deal_ids=ids, columns=POOL_COLUMNS), config)), today=today)
+    pool.attrs = {}  # prepare_deals' marker: pandas deep-copies attrs on every column read of every digest
+    rollups.check_currencies(rollup, config)
     targets = team_targets(session, quarter, team_id=team_id, member_ids=owner_ids)
     return WeeklyInputs(rollup=rollup, ages=ages, advanced=advanced, close_changes=changes, won=won, pool=pool,
                         pool_floor=floor, pool_owners=full_owners, targets=targets,
@@ -186,7 +189,7 @@ def team_slice(org: WeeklyInputs, member_ids: set[int], targets: pd.DataFrame, d
     the same that `load_weekly` reads for a scope of `member_ids`, so the digest comes out identical
     (when `covers` says the org's rows include every deal the team's lists can show)."""
     def cut(frame: pd.DataFrame) -> pd.DataFrame:
-        return rollups.owners(frame, member_ids).reset_index(drop=True)
+        return rollups.owners(frame, member_ids)  # positions, not labels, are read downstream
 
     return WeeklyInputs(rollup=cut(org.rollup), ages=cut(org.ages), advanced=cut(org.advanced),
                         close_changes=cut(org.close_changes), won=cut(org.won), pool=cut(org.pool),
@@ -245,17 +248,34 @@ def weekly_bookings(won: pd.DataFrame, *, start: date, today: date) -> pd.Series
     return pd.Series(rollups.cumulative_by_week(won, ends), index=pd.to_datetime(ends))
 
 
-def _deal_row(row: pd.Series) -> dict:
-    return {
-        "name": row["name"],
-        "account": row.get("account_name"),
-        "owner": row.get("owner_name"),
-        "amount": float(row["amount_rc"]),
-        "stage": row["stage"],
-        "close_date": row["close_date"].date() if pd.notna(row["close_date"]) else None,
-        "crm_url": row.get("crm_url") if isinstance(row.get("crm_url"), str) else None,
-        "reason": row.get("reason"),
-    }
+def top_closing(pool: pd.DataFrame, quarter: Period, limit: int) -> pd.DataFrame:
+    """The `limit` biggest open deals of `pool` closing in the quarter, biggest first, ties by id."""
+    close = pool["close_date"].to_numpy()
+    closing = np.flatnonzero((close >= np.datetime64(quarter.start)) & (close <= np.datetime64(quarter.end)))
+    amounts, ids = pool["amount_rc"].to_numpy()[closing], pool["id"].to_numpy(dtype="float64")[closing]
+    return pool.iloc[closing[np.lexsort((ids, -amounts))[:limit]]]
+
+
+def _deal_rows(frame: pd.DataFrame) -> list[dict]:
+    """The listed deals as the template reads them (column arrays: a handful of rows)."""
+    def column(name: str) -> np.ndarray:
+        return frame[name].to_numpy(dtype=object) if name in frame else np.full(len(frame), None, dtype=object)
+
+    names, accounts, owners, amounts, stages, closes, urls, reasons = (column(c) for c in (
+        "name", "account_name", "owner_name", "amount_rc", "stage", "close_date", "crm_url", "reason"))
+    return [
+        {
+            "name": names[i],
+            "account": accounts[i],
+            "owner": owners[i],
+            "amount": float(amounts[i]),
+            "stage": stages[i],
+            "close_date": closes[i].date() if pd.notna(closes[i]) else None,
+            "crm_url": urls[i] if isinstance(urls[i], str) else None,
+            "reason": reasons[i],
+        }
+        for i in range(len(frame))
+    ]
 
 
 def _with_details(details: Details, *frames: pd.DataFrame) -> tuple[pd.DataFrame, ...]:
@@ -301,15 +321,11 @@ def pipeline_from_groups(inputs: WeeklyInputs, groups: rollups.Sums, config: Rev
 def compute_weekly(inputs: WeeklyInputs, config: RevbotConfig, *, today: date, title: str, scope_label: str
                    ) -> WeeklyDigest:
     quarter = fiscal_quarter(today, config.fiscal_year_start_month)
-    rollups.check_currencies(inputs.rollup, config)
     groups = rollups.Sums(inputs.rollup)
     summary = pipeline_from_groups(inputs, groups, config, quarter=quarter, today=today)
     target = target_for_period(inputs.targets, quarter)
     rate, cycle, velocity = win_rate_and_velocity(groups)
-    pool = inputs.pool
-    closing = pool[(pool["close_date"] >= pd.Timestamp(quarter.start))
-                   & (pool["close_date"] <= pd.Timestamp(quarter.end))]
-    top = closing.sort_values(["amount_rc", "id"], ascending=[False, True]).head(TOP_DEALS)
+    top = top_closing(inputs.pool, quarter, TOP_DEALS)
     risk_rows = summary.stalled  # the biggest first, ties by id: the risks listed
     if inputs.details is not None:
         top, risk_rows = _with_details(inputs.details, top, risk_rows)
@@ -326,8 +342,8 @@ def compute_weekly(inputs: WeeklyInputs, config: RevbotConfig, *, today: date, t
         win_rate=rate,
         cycle_days=cycle,
         velocity_per_day=velocity,
-        top_deals=[_deal_row(r) for _, r in top.iterrows()],
-        risks=[_deal_row(r) for _, r in risk_rows.iterrows()],
+        top_deals=_deal_rows(top),
+        risks=_deal_rows(risk_rows),
         stalled_amount=summary.stalled_amount,
         past_due_amount=summary.past_due_amount,
         bookings_by_week=weekly_bookings(inputs.won, start=quarter.start, today=today),
