@@ -133,7 +133,8 @@ def write_deals(
 
     insert_columns = ["crm_id", *DEAL_COLUMNS]
     with bulk_load(connection, counts.inserted):
-        insert_frame(connection, "deals", frame[is_new], insert_columns, on_chunk=advance)
+        new_rows = frame if counts.inserted == len(frame) else frame[is_new]  # no copy of a first import
+        insert_frame(connection, "deals", new_rows, insert_columns, on_chunk=advance)
     update_frame = diff.updates.assign(id=diff.old["id"].astype("int64"))
     update_frame_rows(connection, "deals", update_frame, columns, on_chunk=advance)
     insert_frame(connection, "deal_history", history, list(history.columns))
