@@ -52,8 +52,9 @@ def diff_deals(
         # the rest are read in full and compared column by column.
         quick = QuickCompare(frame, columns)
         suspects: list[str] = []
+        order = _InputOrder(incoming)
         for rows in _stored_rows(connection, quick.columns):
-            positions, rows = _match_rows(incoming, rows)
+            positions, rows = order.match(rows)
             same = quick.same(rows, positions)
             diff.matched[positions[same]] = True
             diff.unchanged += int(same.sum())
@@ -145,11 +146,28 @@ def _match(incoming: pd.Index, stored: pd.DataFrame) -> tuple[np.ndarray, pd.Dat
     return np.flatnonzero(keep), stored.iloc[found[keep]]
 
 
-def _match_rows(incoming: pd.Index, rows: list[tuple]) -> tuple[np.ndarray, list[tuple]]:
-    """Input positions of the stored rows (crm_id first) that the input names, and those rows."""
-    found = incoming.get_indexer(pd.Index([row[0] for row in rows], dtype=object))
-    keep = np.flatnonzero(found >= 0)
-    return found[keep], [rows[i] for i in keep]
+class _InputOrder:
+    """Matches stored rows (crm_id first) to input positions. A re-import usually lists the deals
+    in the order they were first inserted, so each chunk is first checked against the next slice
+    of the input (one string comparison per row) before falling back to a hash lookup."""
+
+    def __init__(self, incoming: pd.Index) -> None:
+        self.incoming = incoming
+        self.values = incoming.to_numpy(dtype=object)
+        self.next = 0
+
+    def match(self, rows: list[tuple]) -> tuple[np.ndarray, list[tuple]]:
+        crm_ids = np.empty(len(rows), dtype=object)
+        crm_ids[:] = [row[0] for row in rows]
+        start, end = self.next, self.next + len(rows)
+        if end <= len(self.values) and bool((self.values[start:end] == crm_ids).all()):
+            self.next = end
+            return np.arange(start, end), rows
+        found = self.incoming.get_indexer(pd.Index(crm_ids, dtype=object))
+        keep = np.flatnonzero(found >= 0)
+        if len(keep):
+            self.next = int(found[keep[-1]]) + 1
+        return found[keep], [rows[i] for i in keep]
 
 
 def _any_stored(connection: Connection) -> bool:

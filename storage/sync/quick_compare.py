@@ -73,6 +73,9 @@ def applies(connection: Connection) -> bool:
 
 
 def _objects(series: pd.Series, column: str) -> np.ndarray:
-    values = np.empty(len(series), dtype=object)
-    values[:] = python_values(series, column)
-    return values
+    """The column as the Python values an UPDATE would bind (`sqlvalues.python_values`)."""
+    if pd.api.types.is_datetime64_any_dtype(series):
+        values = np.empty(len(series), dtype=object)
+        values[:] = python_values(series, column)
+        return values
+    return series.astype(object).where(series.notna(), None).to_numpy(dtype=object, copy=True)
