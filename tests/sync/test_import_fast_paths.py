@@ -21,8 +21,9 @@ T1 = datetime(2026, 3, 9, 9, 0)
 T2 = datetime(2026, 3, 12, 9, 0)
 
 
-def edited_export(target: Path) -> Path:
-    """The fixture with one change of each kind the diff knows, plus a blank created date."""
+def edited_export(target: Path, *, reverse: bool = False) -> Path:
+    """The fixture with one change of each kind the diff knows, plus a blank created date;
+    `reverse` lists the deals in the opposite order to the first import."""
     frame = pd.read_csv(SALESFORCE, dtype=str, keep_default_na=False)
     frame.loc[0, "Stage"] = "Closed Won"
     frame.loc[1, "Amount"] = "46,000.00"
@@ -30,6 +31,7 @@ def edited_export(target: Path) -> Path:
     frame.loc[3, "Close Date"] = "3/15/2026"
     frame.loc[3, "Opportunity Name"] = "  Renamed deal  "
     frame.loc[4, "Created Date"] = ""
+    frame = frame.iloc[::-1] if reverse else frame
     frame.to_csv(target, index=False)
     return target
 
@@ -42,15 +44,15 @@ def run_imports(engine, config, edited: Path) -> list[dict]:  # type: ignore[no-
     return stats
 
 
-@pytest.mark.parametrize("disable", ["quick_compare", "arrow_csv"])
+@pytest.mark.parametrize("disable", ["quick_compare", "quick_compare_reordered", "arrow_csv"])
 def test_fast_and_plain_paths_write_the_same_rows(engine, config, tmp_path, monkeypatch, disable):
     if engine.dialect.name != "sqlite":
         pytest.skip("compares two SQLite files; the quick comparison is SQLite-only")
-    edited = edited_export(tmp_path / "edited.csv")
+    edited = edited_export(tmp_path / "edited.csv", reverse=disable.endswith("reordered"))
     fast_stats = run_imports(engine, config, edited)
     fast = snapshot(engine)
 
-    if disable == "quick_compare":
+    if disable.startswith("quick_compare"):
         monkeypatch.setattr(deal_diff, "applies", lambda connection: False)
     else:
         monkeypatch.setattr(readers, "read_csv_arrow", lambda *args: None)
