@@ -34,6 +34,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    union_all,
 )
 from sqlalchemy.orm import Session
 
@@ -66,32 +67,41 @@ def _created_in(start: date, end: date) -> ColumnElement[bool]:
     return and_(Deal.created_at >= _midnight(start), Deal.created_at < _midnight(end) + timedelta(days=1))
 
 
-def _pipeline_condition(start: date, end: date) -> ColumnElement[bool]:
-    """The rows `load_pipeline_deals` returns: open, or closing in the period, or created in it."""
-    return or_(Deal.is_closed.is_(False), Deal.close_date.between(start, end), _created_in(start, end))
+def _pipeline_parts(start: date, end: date) -> list[ColumnElement[bool]]:
+    """The rows `load_pipeline_deals` returns (open, or closing in the period, or created in it) as
+    three disjoint conditions, each a prefix of an index (owner, open flag, close date / creation):
+    OR-ed, SQLite reads every deal of the scope; UNION ALL-ed, only the matching ones, mostly from
+    ix_deals_owner_open without touching the table."""
+    closed = Deal.is_closed.is_(True)
+    outside = or_(Deal.close_date.is_(None), Deal.close_date < start, Deal.close_date > end)
+    return [Deal.is_closed.is_(False), _closed_in(start, end), and_(closed, outside, _created_in(start, end))]
 
 
-def _count_if(condition: ColumnElement[bool]) -> ColumnElement[Any]:
-    return func.sum(case((condition, 1), else_=0))
-
-
-def _cents_if(condition: ColumnElement[bool], cents: ColumnElement[Any]) -> ColumnElement[Any]:
-    return func.sum(case((condition, cents), else_=0))
+def _pipeline_rows(scope: Scope, start: date, end: date, columns: Sequence[ColumnElement[Any]]) -> Any:
+    """`columns` of the scope's pipeline deals of [start, end], as a subquery."""
+    parts = [
+        _scoped(select(*columns).where(Deal.removed_at.is_(None), part), scope) for part in _pipeline_parts(start, end)
+    ]
+    return union_all(*parts).subquery()
 
 
 def deal_totals_sql(session: Session, scope: Scope, start: date, end: date, config: RevbotConfig) -> pd.DataFrame:
     """Per (source, currency): `{bucket}_count` and `{bucket}_cents` for open deals, deals created in
     [start, end], and deals won / lost (closed with a close date) in [start, end]. One pass over the
     scope's deals; the currency is kept so callers can check it has a configured rate."""
-    cents = amount_cents(config.fx_rates)
     won = and_(_closed_in(start, end), Deal.is_won.is_(True))
     lost = and_(_closed_in(start, end), Deal.is_won.is_(False))
     buckets = {OPEN: Deal.is_closed.is_(False), CREATED: _created_in(start, end), WON: won, LOST: lost}
-    columns: list[ColumnElement[Any]] = [Deal.source.label("source"), Deal.currency.label("currency")]
-    for name, condition in buckets.items():
-        columns += [_count_if(condition).label(f"{name}_count"), _cents_if(condition, cents).label(f"{name}_cents")]
-    stmt = select(*columns).where(Deal.removed_at.is_(None), _pipeline_condition(start, end))
-    stmt = _scoped(stmt, scope).group_by(Deal.source, Deal.currency)
+    flags = [case((condition, 1), else_=0).label(name) for name, condition in buckets.items()]
+    cents = amount_cents(config.fx_rates).label("cents")
+    rows = _pipeline_rows(
+        scope, start, end, [Deal.source.label("source"), Deal.currency.label("currency"), cents, *flags]
+    )
+    columns: list[ColumnElement[Any]] = [rows.c.source, rows.c.currency]
+    for name in buckets:
+        flag = rows.c[name]
+        columns += [func.sum(flag).label(f"{name}_count"), func.sum(flag * rows.c.cents).label(f"{name}_cents")]
+    stmt = select(*columns).group_by(rows.c.source, rows.c.currency)
     names = ["source", "currency"] + [f"{b}_{k}" for b in buckets for k in ("count", "cents")]
     frame = pd.DataFrame.from_records(list(session.execute(stmt).all()), columns=names)
     for name in names[2:]:
@@ -167,14 +177,17 @@ def pipeline_stage_rows_sql(
     """The pipeline deals of [start, end] (`storage.queries.load_pipeline_deals`' rows): id, stage
     (position in `stages`), created (epoch millis as float64, NaN when unknown)."""
     dialect = session.get_bind().dialect.name
-    stmt = _scoped(
-        select(
-            Deal.id,
-            _stage_code(Deal.stage, stages),
-            _epoch_millis(Deal.created_at, dialect),
-        ).where(Deal.removed_at.is_(None), _pipeline_condition(start, end)),
+    rows = _pipeline_rows(
         scope,
+        start,
+        end,
+        [
+            Deal.id.label("id"),
+            _stage_code(Deal.stage, stages).label("stage"),
+            _epoch_millis(Deal.created_at, dialect).label("created"),
+        ],
     )
+    stmt = select(rows.c.id, rows.c.stage, rows.c.created)
     return _numeric_frame(session, stmt, ["id", "stage", "created"]).astype({"id": "int64", "stage": "int64"})
 
 
