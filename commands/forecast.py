@@ -33,7 +33,7 @@ from metrics.forecast_change import (
 from metrics.movement import Bridge, pipeline_bridge
 from metrics.periods import Period
 from metrics.revenue import Forecast, forecast, ratio
-from storage.forecast_queries import changed_deals_sql, closing_rollup_sql, history_of_deals_sql
+from storage.forecast_queries import changed_deals_sql, closing_rollup_sql
 from storage.queries import load_deals, load_history, load_pipeline_deals
 
 LOOKBACK = timedelta(days=7)
@@ -111,8 +111,7 @@ def compute(ctx: CommandContext, period: Period, week_ago: datetime) -> Forecast
     that changed since `week_ago` (see `metrics.forecast_change`); the others come as SQL sums.
     The same numbers as rebuilding every deal (`full_rebuild`)."""
     closing = closing_rollup_sql(ctx.session, ctx.scope, period, exact_currencies=exact_currencies(ctx.config))
-    changed = changed_deals_sql(ctx.session, ctx.scope, period, since=week_ago, today=ctx.today)
-    history = history_of_deals_sql(ctx.session, changed["id"], since=week_ago)
+    changed, history = changed_deals_sql(ctx.session, ctx.scope, period, since=week_ago, today=ctx.today)
     unchanged = unchanged_groups(closing, changed, period, ctx.config)
     stood = as_they_stood(unchanged, ctx.config)
     then, bridge = rebuild_changed(changed, history, start=week_ago, end=ctx.now, period=period, config=ctx.config)
