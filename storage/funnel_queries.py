@@ -79,6 +79,12 @@ def _pipeline_parts(start: date, end: date) -> list[ColumnElement[bool]]:
 
 def _pipeline_rows(scope: Scope, start: date, end: date, columns: Sequence[ColumnElement[Any]]) -> Any:
     """`columns` of the scope's pipeline deals of [start, end], as a subquery."""
+    if scope.is_everyone:
+        # A quarter of the org: one scan in table order (0.3 s on 1M deals) beats fetching each
+        # match through the indexes (2.7 s). The cast leaves SQLite no index for the OR to use.
+        closed, created = _pipeline_parts(start, end)[1:]
+        anywhere = or_(cast(Deal.is_closed, Integer) == 0, closed, created)
+        return select(*columns).where(Deal.removed_at.is_(None), anywhere).subquery()
     parts = [
         _scoped(select(*columns).where(Deal.removed_at.is_(None), part), scope) for part in _pipeline_parts(start, end)
     ]
