@@ -1,13 +1,15 @@
 """The fast way to read a big, well-formed UTF-8 CSV export: pyarrow's multi-threaded reader,
 every cell kept as text in an Arrow-backed string column (no Python object per cell).
 
-It only ever answers for files it reads exactly as pandas would (same header, every row the
-header's width, valid UTF-8); for anything else it returns None and the caller's pandas path
+It only ever answers for files it reads exactly as pandas would (same header of two or more
+columns, every row the header's width, the whole file valid UTF-8; a one-column file is left to
+pandas, which skips whitespace-only lines); for anything else it returns None and the caller's pandas path
 reads the file and words the error. So the fast path changes speed, never results or messages.
 """
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -30,7 +32,7 @@ def read_csv_arrow(file: Path, separator: str, pick: Pick | None) -> pd.DataFram
     parse_options = pacsv.ParseOptions(delimiter=separator, newlines_in_values=True)
     try:
         header = _header(file, read_options, parse_options)
-        if header is None:
+        if header is None or len(header) < 2 or not _utf8(file):
             return None
         wanted = set(pick([name.strip() for name in header])) if pick is not None else None
         keep = [name for name in header if wanted is None or name.strip() in wanted]
@@ -48,6 +50,20 @@ def read_csv_arrow(file: Path, separator: str, pick: Pick | None) -> pd.DataFram
     frame = table.to_pandas(types_mapper={pa.string(): TEXT, pa.large_string(): TEXT}.get)
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame
+
+
+def _utf8(file: Path) -> bool:
+    """Whether the whole file is UTF-8. Arrow checks only the columns it keeps, but pandas decodes
+    every byte, and one stray Windows-1252 byte anywhere makes it read the file as Windows-1252."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with file.open("rb") as handle:
+        try:
+            while block := handle.read(_BLOCK_BYTES):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return False
+    return True
 
 
 def _header(file: Path, read_options: pacsv.ReadOptions, parse_options: pacsv.ParseOptions) -> list[str] | None:

@@ -71,3 +71,35 @@ def _fresh_engine(url: str):  # type: ignore[no-untyped-def]
     engine = make_engine(url)
     upgrade(engine)
     return engine
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # UTF-8 in the kept columns, one Windows-1252 byte in a column nobody reads: pandas reads
+        # the whole file as Windows-1252, so the fast reader must not answer for it.
+        b"Opportunity ID,Opportunity Name,Stage,Next Step\r\n006A,Caf\xc3\xa9 deal,Prospecting,Call \x96 Mon\r\n",
+        # Whitespace-only and blank lines, quoted newlines, a BOM.
+        b"\xef\xbb\xbfOpportunity ID,Opportunity Name,Stage\n"
+        b"006A,\"two\nlines\",Prospecting\n\n   \n006B, x ,Proposal\n",
+        # A row wider than the header.
+        b"Opportunity ID,Opportunity Name,Stage\n006A,Deal,Prospecting,extra\n",
+    ],
+)
+def test_fast_reader_reads_what_pandas_reads(tmp_path, monkeypatch, body):
+    path = tmp_path / "export.csv"
+    path.write_bytes(body)
+    wanted = ["Opportunity ID", "Opportunity Name", "Stage"]
+    fast = _read_or_error(path, wanted)
+    monkeypatch.setattr(readers, "read_csv_arrow", lambda *args: None)
+    plain = _read_or_error(path, wanted)
+    assert fast == plain
+
+
+def _read_or_error(path: Path, wanted: list[str]) -> object:
+    try:
+        table = readers.read_table(path, lambda header: [c for c in header if c in wanted])
+    except Exception as exc:  # the message is part of what must not change
+        return type(exc).__name__, str(exc)
+    frame = table.frame
+    return table.encoding, list(frame.columns), frame.astype(object).to_numpy().tolist()
