@@ -249,8 +249,8 @@ def median_days_from_stays(stays: pd.DataFrame) -> dict[str, float]:
     if stays.empty:
         return {}
     days = pd.to_timedelta(stays["millis"].to_numpy(dtype="int64"), unit="ms").total_seconds() / 86400
-    frame = pd.DataFrame({"stage": stays["stage"].to_numpy(), "days": days})
-    return {str(k): float(v) for k, v in frame.groupby("stage")["days"].median().items()}
+    frame = pd.DataFrame({"stage": stays["stage"].array, "days": days})
+    return {str(k): float(v) for k, v in frame.groupby("stage", observed=True)["days"].median().items()}
 
 
 def funnel_from_changes(
@@ -290,9 +290,9 @@ def funnel_from_changes(
     is_open = np.array([s.status == "open" for s in config.stages] + [False])
     with np.errstate(invalid="ignore"):
         keep = is_open[old] & ~np.isnan(millis) & (millis >= 0)
-    stays = pd.DataFrame(
-        {"stage": np.array(names + [""], dtype=object)[old[keep]], "millis": millis[keep].astype("int64")}
-    )
+    # Categorical: an org has millions of stays, and a string per stay costs more than the medians.
+    stages = pd.Categorical.from_codes(old[keep], categories=names)
+    stays = pd.DataFrame({"stage": stages, "millis": millis[keep].astype("int64")})
 
     starts = np.flatnonzero(first)
     row_bits = _stage_bits(old, n) | _stage_bits(new, n)
@@ -300,9 +300,14 @@ def funnel_from_changes(
     changed_ids = deal[starts]
     changed_slot, changed_known = _lookup(pipe_ids, changed_ids)
     masks[changed_known] |= pipe_bits[changed_slot[changed_known]]
-    unchanged = pipe_bits[~np.isin(pipe_ids, changed_ids)]
-    values, counts = np.unique(np.concatenate([masks, unchanged]), return_counts=True)
-    reach = [(int(m), int(c)) for m, c in zip(values, counts, strict=True) if m]
+    unchanged = pipe_bits[~_lookup(changed_ids, pipe_ids)[1]]  # changed_ids is sorted: deals in order
+    every = np.concatenate([masks, unchanged])
+    if n <= 16:  # few possible masks: counting beats sorting a million of them
+        counts = np.bincount(every, minlength=1)
+        reach = [(int(m), int(c)) for m, c in enumerate(counts) if m and c]
+    else:
+        values, counted = np.unique(every, return_counts=True)
+        reach = [(int(m), int(c)) for m, c in zip(values, counted, strict=True) if m]
     return reach, stays
 
 
