@@ -36,7 +36,7 @@ def test_db_upgrade_on_an_empty_database(empty_database_url: str, monkeypatch: p
     finally:
         get_settings.cache_clear()
     assert first.exit_code == 0, first.output
-    assert "upgraded from empty to 0001" in " ".join(first.output.split())  # rich wraps long URLs
+    assert "upgraded from empty to 0002" in " ".join(first.output.split())  # rich wraps long URLs
     assert "up to date" in " ".join(second.output.split())
     engine = make_engine(empty_database_url)
     assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
