@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import threading
+import time
 import zlib
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
@@ -23,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from storage.config import RevbotConfig
 
 DEFAULT_PROCESSES = 2
+PARENT_CHECK_SECONDS = 2.0
 
 _worker: tuple[sessionmaker[Session], RevbotConfig] | None = None
 
@@ -59,10 +63,23 @@ class AnswerWorkers:
 
 def _start_worker(database_url: str, config: RevbotConfig) -> None:
     global _worker
+    _exit_with_parent()
     import commands.all  # noqa: F401 - registers every command in this process
     from storage.database import make_engine, session_factory
 
     _worker = (session_factory(make_engine(database_url)), config)
+
+
+def _exit_with_parent() -> None:
+    """A bot process killed outright (SIGKILL, OOM) cannot stop its workers: they stop themselves."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="revbot-parent-watch", daemon=True).start()
 
 
 def _ready() -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import Coroutine
 from typing import Any
 
@@ -33,3 +34,18 @@ class BackgroundTasks:
         """Wait for running answers (used on shutdown and by tests)."""
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout)
+
+
+async def until_stopped() -> None:
+    """Wait for SIGTERM (a platform restarting the dyno or container) or SIGINT (Ctrl-C), so the
+    caller can shut down in order: stop taking requests, let answers in flight finish, stop workers."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+    log.info("stopping: answers in flight get a few seconds to finish")

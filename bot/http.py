@@ -3,13 +3,13 @@ events and interactivity; bolt checks the signature and the timestamp) and `GET 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
+from bot.background import until_stopped
 from bot.state import BotState
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,6 @@ async def serve_forever(web_app: web.Application, host: str, port: int) -> None:
     runner, bound = await start_http(web_app, host, port)
     log.info("revbot listening on http://%s:%s%s", host, bound, EVENTS_PATH)
     try:
-        await asyncio.Event().wait()
+        await until_stopped()
     finally:
-        await runner.cleanup()
+        await runner.cleanup()  # runs drain_on_shutdown: answers in flight are delivered first

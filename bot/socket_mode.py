@@ -6,13 +6,15 @@ from __future__ import annotations
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
+from bot.background import until_stopped
 from bot.state import BotState
 
 
 async def serve_socket_mode(app: AsyncApp, state: BotState, app_token: str) -> None:
     handler = AsyncSocketModeHandler(app, app_token)
     try:
-        await handler.start_async()
+        await handler.connect_async()
+        await until_stopped()
     finally:
         await state.tasks.drain(timeout=10)
         await handler.close_async()
