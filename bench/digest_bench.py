@@ -56,6 +56,9 @@ def main() -> None:
     parser.add_argument("--db", default="/tmp/revbot-bench-1m.db")
     parser.add_argument("--today", default="2026-11-23")
     parser.add_argument("--teams", type=int, default=100)
+    parser.add_argument("--one-connection", action="store_true",
+                        help="read one query after another on one connection (as before the digest runner "
+                             "read concurrently)")
     args = parser.parse_args()
     today = date.fromisoformat(args.today)
     engine = make_engine(f"sqlite:///{args.db}")
@@ -79,13 +82,13 @@ def main() -> None:
 
     with session_factory(engine)() as session:
         timer.start()
-        org = load_weekly_org(session, config, today=today)
+        org = load_weekly_org(session, config, today=today, concurrent=not args.one_connection)
         load_s, load_cpu = timer.stop()
         print(f"load:    {load_s:6.2f} s [cpu {load_cpu:5.2f}]  ({len(org.rollup):,} deal groups, "
               f"{len(org.ages):,} stage-age groups, {len(org.pool):,} listable deal rows)")
 
         timer.start()
-        monday = build_monday(session, config, today=today, inputs=org)
+        monday = build_monday(session, config, today=today, inputs=org, concurrent=not args.one_connection)
         message = render(
             env, "weekly.j2", fallback="Monday digest", digest=monday.weekly, retention=monday.retention, as_of="bench"
         )

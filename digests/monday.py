@@ -11,6 +11,7 @@ from digests.weekly import WeeklyDigest, WeeklyInputs, compute_weekly, load_week
 from metrics.money import from_cents
 from storage import digest_queries
 from storage.config import RevbotConfig
+from storage.database import read_concurrently
 from storage.scope import Scope
 
 
@@ -48,22 +49,27 @@ def retention_summary(totals: dict[str, int], config: RevbotConfig, *, renewals_
     )
 
 
-def build_monday(session: Session, config: RevbotConfig, *, today: date, inputs: WeeklyInputs | None = None
-                 ) -> MondayDigest:
-    """`inputs`: the org's weekly inputs when already loaded (`load_weekly_org`, shared with the team digests)."""
+def build_monday(session: Session, config: RevbotConfig, *, today: date, inputs: WeeklyInputs | None = None,
+                 concurrent: bool = False) -> MondayDigest:
+    """`inputs`: the org's weekly inputs when already loaded (`load_weekly_org`, shared with the team digests).
+    `concurrent`: independent reads run at once on their own connections (`load_weekly`)."""
     everyone = Scope.everyone()
-    inputs = inputs if inputs is not None else load_weekly(session, config, everyone, today=today)
+    inputs = inputs if inputs is not None else load_weekly(session, config, everyone, today=today,
+                                                           concurrent=concurrent)
     weekly = compute_weekly(inputs, config, today=today, title="Monday digest", scope_label="Everyone")
     retention = None
     if digest_queries.has_subscriptions(session):
         for code in digest_queries.subscription_currencies(session):
             config.fx_rate(code)  # names a missing rate, as converting row by row did
-        totals = digest_queries.retention_totals(session, start=weekly.quarter.start, today=today,
-                                                 fx_rates=config.fx_rates)
         from digests.alerts.inputs import renewal_risk_frame
 
         window = config.renewal_risk.window_days
-        risky = renewal_risk_frame(session, config, today=today, days=window)
+        read = read_concurrently(session, {
+            "totals": lambda own: digest_queries.retention_totals(own, start=weekly.quarter.start, today=today,
+                                                                  fx_rates=config.fx_rates),
+            "risky": lambda own: renewal_risk_frame(own, config, today=today, days=window),
+        }, concurrent=concurrent)
+        totals, risky = read["totals"], read["risky"]
         at_risk = int((risky["risk"] >= config.renewal_risk.high_risk_score).sum()) if len(risky) else 0
         retention = retention_summary(totals, config, renewals_at_risk=at_risk)
     return MondayDigest(weekly=weekly, retention=retention)

@@ -105,11 +105,12 @@ def build_message(session: Session, config: RevbotConfig, env: Environment, name
         return Prepared(recipient, message)
     retention = None
     if name == "monday":
-        monday = build_monday(session, config, today=today)
+        monday = build_monday(session, config, today=today, concurrent=True)
         weekly, retention = monday.weekly, monday.retention
     else:
         if shared is not None and "org" not in shared:
-            shared["org"], shared["members"] = load_weekly_org(session, config, today=today), team_members(session)
+            org = load_weekly_org(session, config, today=today, concurrent=True)
+            shared["org"], shared["members"] = org, team_members(session)
         weekly = build_team(session, config, recipient.ref, today=today,  # type: ignore[arg-type]
                             org=shared["org"] if shared else None, members=shared["members"] if shared else None)
     attainment = weekly.attainment

@@ -25,6 +25,7 @@ from metrics.pipeline import PipelineSummary
 from metrics.revenue import Attainment, Forecast, target_for_period
 from storage import digest_queries, queries
 from storage.config import RevbotConfig
+from storage.database import read_concurrently
 from storage.scope import Scope
 
 TOP_DEALS = 5
@@ -121,25 +122,34 @@ def list_floor(rollup: pd.DataFrame, ages: pd.DataFrame, config: RevbotConfig, *
 
 
 def load_weekly(session: Session, config: RevbotConfig, scope: Scope, *, today: date, team_id: int | None = None,
-                list_owner_sets: Iterable[set[int]] = ()) -> WeeklyInputs:
+                list_owner_sets: Iterable[set[int]] = (), concurrent: bool = False) -> WeeklyInputs:
     """A scope's weekly inputs: five GROUP BY queries plus the few deal rows its lists can show
-    (and those of `list_owner_sets`, the teams a run will cut from these inputs)."""
+    (and those of `list_owner_sets`, the teams a run will cut from these inputs). `concurrent`: the
+    independent queries run at once on their own connections (`storage.database.read_concurrently`),
+    for callers whose session holds no uncommitted writes (a digest run)."""
     quarter = fiscal_quarter(today, config.fiscal_year_start_month)
     week = last_week(today)
     owner_ids = _owner_ids(scope)
     fx = config.fx_rates
     until = week.end + timedelta(days=1)
-    rollup = rollups.with_categories(digest_queries.deal_rollup(
-        session, quarter=(quarter.start, quarter.end), week=(week.start, week.end), today=today, fx_rates=fx,
-        probabilities={s.name.lower(): s.probability for s in config.stages}, owner_ids=owner_ids), config)
-    ages = rollups.with_days_in_stage(digest_queries.open_stage_ages(
-        session, today=today, stalled_after_days=config.pipeline.stalled_after_days, fx_rates=fx, owner_ids=owner_ids),
-        today=today)
-    advanced, changes = digest_queries.week_changes(session, since=week.start, until=until, fx_rates=fx,
-                                                    stage_order={s.name: i for i, s in enumerate(config.stages)},
-                                                    owner_ids=owner_ids)
+    stage_order = {s.name: i for i, s in enumerate(config.stages)}
+    probabilities = {s.name.lower(): s.probability for s in config.stages}
+    read = read_concurrently(session, {
+        "rollup": lambda own: digest_queries.deal_rollup(
+            own, quarter=(quarter.start, quarter.end), week=(week.start, week.end), today=today, fx_rates=fx,
+            probabilities=probabilities, owner_ids=owner_ids),
+        "ages": lambda own: digest_queries.open_stage_ages(
+            own, today=today, stalled_after_days=config.pipeline.stalled_after_days, fx_rates=fx, owner_ids=owner_ids),
+        "week": lambda own: digest_queries.week_changes(
+            own, since=week.start, until=until, fx_rates=fx, stage_order=stage_order, owner_ids=owner_ids),
+        "won": lambda own: digest_queries.won_by_day(
+            own, start=quarter.start, end=today, fx_rates=fx, owner_ids=owner_ids),
+    }, concurrent=concurrent)
+    rollup = rollups.with_categories(read["rollup"], config)
+    ages = rollups.with_days_in_stage(read["ages"], today=today)
+    advanced, changes = read["week"]
     changes = rollups.with_later(changes)
-    won = digest_queries.won_by_day(session, start=quarter.start, end=today, fx_rates=fx, owner_ids=owner_ids)
+    won = read["won"]
     # Per-digest work is a few dozen array sums; prepare every column it reads once, here.
     rollup, ages, advanced, changes, won = (rollups.owner_floats(f) for f in (rollup, ages, advanced, changes, won))
     floor, full_owners = _pool_rule([(ids, list_floor(rollups.owners(rollup, ids), rollups.owners(ages, ids), config,
@@ -173,14 +183,15 @@ def deal_details(session: Session, scope: Scope) -> Details:
 
 
 def load_weekly_org(session: Session, config: RevbotConfig, *, today: date,
-                    teams: Iterable[set[int]] | None = None) -> WeeklyInputs:
+                    teams: Iterable[set[int]] | None = None, concurrent: bool = False) -> WeeklyInputs:
     """The whole org's weekly inputs, loaded once: the Monday digest reads them as they are and
     every team digest (`teams`: their member ids; default every team's) takes its slice with
     `team_slice`, a few in-memory sums instead of its own queries."""
     from digests.team import team_members  # team builds on this module
 
     member_sets = list(teams) if teams is not None else list(team_members(session).values())
-    return load_weekly(session, config, Scope.everyone(), today=today, list_owner_sets=member_sets)
+    return load_weekly(session, config, Scope.everyone(), today=today, list_owner_sets=member_sets,
+                       concurrent=concurrent)
 
 
 def team_slice(org: WeeklyInputs, member_ids: set[int], targets: pd.DataFrame, details: Details | None = None

@@ -3,6 +3,7 @@ metrics, and a team cut from the org's groups reads like the team's own load."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta
 
 import numpy as np
@@ -11,6 +12,7 @@ from sqlalchemy import Engine
 
 from commands.rendering import render
 from digests import rollups
+from digests.monday import build_monday
 from digests.team import build_team, team_members, team_recipients
 from digests.templates import digest_environment
 from digests.weekly import load_weekly_org
@@ -99,3 +101,19 @@ def test_a_team_cut_from_the_org_reads_like_its_own_load(engine: Engine) -> None
                      for d in (cut, own)]
             assert texts[0] == texts[1]
             assert cut.movement == own.movement and cut.pipeline.stalled_count == own.pipeline.stalled_count
+
+
+def test_reading_on_several_connections_at_once_gives_the_same_digests(engine: Engine) -> None:
+    seed_fixture_org(engine, today=TODAY)
+    config = digest_config()
+    env = digest_environment(config)
+    with session_factory(engine)() as session:
+        texts = []
+        for concurrent in (False, True):
+            org = load_weekly_org(session, config, today=TODAY, concurrent=concurrent)
+            monday = build_monday(session, config, today=TODAY, inputs=org, concurrent=concurrent)
+            message = render(env, "weekly.j2", fallback="Monday", digest=monday.weekly,
+                             retention=monday.retention, as_of="now")
+            texts.append(json.dumps(message.blocks))
+    assert texts[0] == texts[1]
+    assert "Monday digest" in texts[0] and "Globex" in texts[0]
