@@ -175,6 +175,10 @@ async def main() -> None:
         async with harness:
             print(f"database: {args.db} ({deals:,} deals); bot in {where}")
             print(f"{args.requests} requests per row, {args.concurrency} at a time")
+            # Warm the bot process first (connections, thread pools, bolt's first-request set-up), so the
+            # first row is not the only one that pays for them: a burst of help requests from everyone.
+            everyone = [personas["rep"], personas["exec"], *reps]
+            await run_case(harness, api, arrivals, "/revbot", "help", everyone, args.concurrency, args.concurrency)
             heading = f"{'command':<19}{'row':<5}{'ack p50':>9}{'p95':>8}{'p99':>8}"
             print(f"{heading}{'answer p50':>12}{'p95':>8}{'errors':>8}")
             for command, text in [c for c in COMMANDS if not args.only or c[0] in args.only]:

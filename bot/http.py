@@ -29,6 +29,7 @@ def make_web_app(app: AsyncApp, state: BotState) -> web.Application:
 
     async def drain_on_shutdown(_web_app: web.Application) -> None:
         await state.tasks.drain(timeout=10)
+        await state.responses.close()
 
     web_app = web.Application()
     web_app[STATE_KEY] = state

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
+import aiohttp
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from storage.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def retry_handlers(max_retries: int = 5) -> list:
@@ -28,3 +35,26 @@ def make_web_client(settings: Settings, token: str | None = None) -> AsyncWebCli
         retry_handlers=retry_handlers(),
         timeout=15,
     )
+
+
+class ResponseUrls:
+    """Replies to slash commands through their `response_url`, over one kept-alive HTTP session.
+
+    Bolt's `respond()` builds a new HTTP session, and so a new (TLS) connection, for every reply;
+    under a burst of commands that is most of the bot's own work. Retries as the Web API client."""
+
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+
+    async def send(self, url: str, **message: Any) -> None:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        client = AsyncWebhookClient(url=url, session=self._session, retry_handlers=retry_handlers())
+        response = await client.send_dict(message)
+        if response.status_code >= 400:
+            log.warning("response_url answered %s: %s", response.status_code, response.body)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

@@ -17,4 +17,5 @@ async def serve_socket_mode(app: AsyncApp, state: BotState, app_token: str) -> N
         await until_stopped()
     finally:
         await state.tasks.drain(timeout=10)
+        await state.responses.close()
         await handler.close_async()

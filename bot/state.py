@@ -8,6 +8,7 @@ from bot.answer_workers import AnswerWorkers
 from bot.background import BackgroundTasks
 from bot.identity import SlackDirectory
 from bot.services import Services
+from bot.slack_client import ResponseUrls
 
 
 @dataclass
@@ -15,6 +16,7 @@ class BotState:
     services: Services
     directory: SlackDirectory
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
+    responses: ResponseUrls = field(default_factory=ResponseUrls)  # replies through response_url
     workers: AnswerWorkers | None = None  # answer in worker processes (`bot.answer_workers`), else threads
 
     @classmethod

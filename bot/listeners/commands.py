@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -34,6 +36,8 @@ def register(app: AsyncApp, state: BotState) -> None:
 async def answer_command(
     state: BotState, command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
 ) -> None:
+    if command.get("response_url"):  # always, from Slack: reply over the bot's kept-alive session
+        respond = partial(state.responses.send, command["response_url"])  # type: ignore[assignment]
     try:
         request = await request_from_command(state, command)
         services = state.services
@@ -58,7 +62,7 @@ async def request_from_command(state: BotState, command: dict[str, Any]) -> Requ
     )
 
 
-async def deliver(outcome: Outcome, respond: AsyncRespond, client: AsyncWebClient) -> None:
+async def deliver(outcome: Outcome, respond: Callable[..., Awaitable[Any]], client: AsyncWebClient) -> None:
     message = outcome.message.to_slack()
     if outcome.share_channel:
         if await post_to_channel(client, outcome.share_channel, message):
