@@ -668,12 +668,16 @@ def stalled_condition(today: date, rules: PipelineRules, stage_medians: Mapping[
     whole days in stage > k × median  ⇔  entered < midnight of (today − ⌊k × median⌋)."""
     last_touch = func.coalesce(Deal.last_activity_at, Deal.created_at)
     idle = last_touch < _midnight(today - timedelta(days=rules.stalled_after_days - 1))
-    slow = [
-        and_(Deal.stage == stage, Deal.stage_entered_at < _midnight(today - timedelta(days=math.floor(k_median))))
+    entered_before = {
+        stage: _midnight(today - timedelta(days=math.floor(k_median)))
         for stage, median in sorted(stage_medians.items())
         if median and median > 0 and (k_median := rules.stalled_stage_multiple * median) < 36_500
-    ]
-    return or_(idle, *slow)
+    }
+    if not entered_before:
+        return idle
+    # One lookup of the deal's own stage (NULL, so false, for stages without a median) instead of
+    # an OR over every stage: a third less work per row in a rep's /pipeline.
+    return or_(idle, Deal.stage_entered_at < case(entered_before, value=Deal.stage))
 
 
 class PipelineGroup(NamedTuple):
@@ -713,33 +717,59 @@ def pipeline_groups_sql(
     start, end = _bounds(period)
     closing = Deal.close_date.between(start, end)
     created = _timestamp_between(Deal.created_at, (start, end))
-    is_open = Deal.is_closed == false()
-    flags = (
-        case((closing, 1), else_=0),
-        case((created, 1), else_=0),
-        case((and_(is_open, Deal.close_date < today), 1), else_=0),
-        case((and_(is_open, stalled_condition(today, rules, stage_medians)), 1), else_=0),
+    # The four flags travel as one small integer: fewer GROUP BY keys to sort on.
+    closed_flags = case((closing, CLOSING), else_=0) + case((created, CREATED), else_=0)
+    open_flags = (
+        closed_flags
+        + case((Deal.close_date < today, PAST_DUE), else_=0)
+        + case((stalled_condition(today, rules, stage_medians), STALLED), else_=0)
     )
-    keys = (Deal.stage, Deal.forecast_category, Deal.currency, Deal.is_closed, Deal.is_won)
-    grouped = select(
-        *(_raw(column, name) for column, name in zip((*keys, *flags), PIPELINE_GROUP_COLUMNS, strict=False)),
-        _raw(func.count(), "count"),
-        _raw(func.coalesce(func.sum(Deal.amount), 0), "amount"),
-    ).group_by(*keys, *flags)
+    keys = (Deal.stage, Deal.forecast_category, Deal.currency, Deal.is_won)
+
+    def grouped(flags: ColumnElement[int]) -> Select[Any]:
+        return select(
+            *(_raw(column, name) for column, name in zip(keys, ("stage", "forecast_category", "currency", "is_won"),
+                                                         strict=True)),
+            _raw(flags, "flags"),
+            _raw(func.count(), "count"),
+            _raw(func.coalesce(func.sum(Deal.amount), 0), "amount"),
+        ).group_by(*keys, flags)
+
     # Two statements, each one index range of ix_deals_owner_open: open deals, and deals closed since
     # the period started (a closed deal created in the period closed on or after its start). As one
     # `open OR closed-since` filter the planner reads every deal the owner ever had.
     ranges = (
-        grouped.where(Deal.removed_at.is_(None), is_open),
-        grouped.where(Deal.removed_at.is_(None), Deal.is_closed == true(), Deal.close_date >= start),
+        (False, grouped(open_flags).where(Deal.removed_at.is_(None), Deal.is_closed == false())),
+        (True, grouped(closed_flags).where(
+            Deal.removed_at.is_(None), Deal.is_closed == true(), Deal.close_date >= start
+        )),
     )
-    return [_pipeline_group(row) for stmt in ranges for row in session.execute(_scoped(stmt, scope, Deal.owner_id))]
+    return [
+        _pipeline_group(is_closed, row)
+        for is_closed, stmt in ranges
+        for row in session.execute(_scoped(stmt, scope, Deal.owner_id))
+    ]
 
 
-def _pipeline_group(row: Sequence[Any]) -> PipelineGroup:
-    stage, category, currency, is_closed, is_won, closing, created, past_due, stalled, count, amount = row
-    flags = (bool(is_closed), bool(is_won), bool(closing), bool(created), bool(past_due), bool(stalled))
-    return PipelineGroup(stage, category, currency, *flags, int(count), float(amount or 0))
+CLOSING, CREATED, PAST_DUE, STALLED = 1, 2, 4, 8
+
+
+def _pipeline_group(is_closed: bool, row: Sequence[Any]) -> PipelineGroup:
+    stage, category, currency, is_won, flags, count, amount = row
+    flags = int(flags)
+    return PipelineGroup(
+        stage,
+        category,
+        currency,
+        is_closed,
+        bool(is_won),
+        bool(flags & CLOSING),
+        bool(flags & CREATED),
+        bool(flags & PAST_DUE),
+        bool(flags & STALLED),
+        int(count),
+        float(amount or 0),
+    )
 
 
 def pipeline_rollup_sql(
