@@ -10,7 +10,9 @@ Times, each the median of --repeat runs after one warm-up:
 - rep (rows): the same numbers from load_pipeline_deals + pipeline_summary/attainment/forecast;
 - team:  the same for the biggest team (both ways);
 - org:   the whole org's pipeline by stage (pipeline_by_stage_sql) + attainment by team (closed-won and
-         open-closing-in-period per owner: two GROUP BYs over narrow close_date index ranges);
+         open-closing-in-period per owner: two GROUP BYs over narrow close_date index ranges); the
+         three queries read at once on their own connections (storage.database.read_concurrently),
+         and again one after another;
 - floor: one hand-written SQL GROUP BY answering the org-wide pipeline by stage;
 - naive: load every deal into pandas (SELECT * FROM deals), then filter and compute the rep's,
          the team's and the org's numbers in pandas (timed once: it is slow).
@@ -49,7 +51,7 @@ from metrics.revenue import (
 )
 from storage import queries
 from storage.config import RevbotConfig
-from storage.database import make_engine, session_factory
+from storage.database import make_engine, read_concurrently, session_factory
 from storage.models import Deal, User
 from storage.scope import Scope
 
@@ -133,15 +135,18 @@ def main() -> None:
             forecast_from_groups([group for group in groups if group.closing], period, config=config),
         )
 
-    def org_numbers() -> tuple[pd.DataFrame, pd.DataFrame]:
+    def org_numbers(concurrent: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
         everyone = Scope.everyone()
-        by_stage = by_stage_from_aggregate(queries.pipeline_by_stage_sql(session, everyone), config)
-        rollup = owner_rollup(
-            queries.deals_by_owner_sql(session, everyone, won_only=True, close_date_between=period),
-            queries.deals_by_owner_sql(session, everyone, open_only=True, close_date_between=period),
-        )
+        # The three scans are independent: on their own connections at once (SQLite works while the
+        # driver has released the GIL), as digest runs read theirs.
+        read = read_concurrently(session, {
+            "by_stage": lambda own: queries.pipeline_by_stage_sql(own, everyone),
+            "won": lambda own: queries.deals_by_owner_sql(own, everyone, won_only=True, close_date_between=period),
+            "open": lambda own: queries.deals_by_owner_sql(own, everyone, open_only=True, close_date_between=period),
+        }, concurrent=concurrent)
+        by_stage = by_stage_from_aggregate(read["by_stage"], config)
         teams = attainment_by_team(
-            rollup,
+            owner_rollup(read["won"], read["open"]),
             queries.load_users(session),
             queries.load_targets(session, period=period),
             period=period,
@@ -159,6 +164,7 @@ def main() -> None:
     team_time, (team_summary, _, _) = timed(lambda: fast_numbers(team_scope, team_owner), args.repeat)
     team_rows_time, _ = timed(lambda: pipeline_numbers(team_scope, team_owner), args.repeat)
     org_time, (org_by_stage, org_teams) = timed(org_numbers, args.repeat)
+    org_serial_time, _ = timed(lambda: org_numbers(concurrent=False), args.repeat)
     floor_time, floor_rows = timed(floor, args.repeat)
     org_stage_time, _ = timed(
         lambda: by_stage_from_aggregate(queries.pipeline_by_stage_sql(session, Scope.everyone()), config), args.repeat
@@ -178,6 +184,7 @@ def main() -> None:
     print(f"{'team /pipeline numbers':<46}{team_time * 1000:>8.1f}ms")
     print(f"{'team /pipeline numbers, row path':<46}{team_rows_time * 1000:>8.1f}ms")
     print(f"{'org pipeline by stage + attainment by team':<46}{org_time * 1000:>8.1f}ms")
+    print(f"{'  the same, one query after another':<46}{org_serial_time * 1000:>8.1f}ms")
     print(f"{'org pipeline by stage alone (pipeline_by_stage_sql)':<46}{org_stage_time * 1000:>8.1f}ms")
     print(f"{'SQL floor: one GROUP BY (pipeline by stage)':<46}{floor_time * 1000:>8.1f}ms")
     print(f"org / floor: {org_time / floor_time:.2f}x   org by stage / floor: {org_stage_time / floor_time:.2f}x")

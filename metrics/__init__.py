@@ -33,7 +33,13 @@ Faster for big books (numbers from one GROUP BY, rows only for the lists shown; 
 
 Org-wide: `by_stage_from_aggregate(queries.pipeline_by_stage_sql(...))` and `attainment_by_team(
 owner_rollup(queries.deals_by_owner_sql(won_only=True, ...), queries.deals_by_owner_sql(open_only=True,
-...)), queries.load_users(session), queries.load_targets(...), ...)`.
+...)), queries.load_users(session), queries.load_targets(...), ...)`; the three scans are independent,
+so `storage.database.read_concurrently` can run them at once.
+
+The slash commands' path (no pandas for one rep's numbers): `queries.pipeline_groups_sql` →
+`summary_from_groups` / `attainment_from_groups` / `forecast_from_groups`, the listed deals from
+`queries.top_stalled_rows_sql` / `top_past_due_rows_sql` through `stalled_records` / `past_due_records`,
+the target from `queries.load_target_rows` → `target_from_rows` (see `commands/pipeline.py`).
 
 Modules:
 - `periods`: `Period(label, start, end)` (`.key`, `.contains`, `.days`, `.elapsed_days`), `parse_period`,
