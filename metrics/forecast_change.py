@@ -28,7 +28,7 @@ from metrics.money import from_cents, to_cents, to_reporting
 from metrics.movement import Bridge, bridge_between, state_at, states_at
 from metrics.periods import Period
 from metrics.pipeline import forecast_categories
-from metrics.revenue import Forecast
+from metrics.revenue import FORECAST_KEYS, Forecast, cumulative_forecast
 from storage.config import RevbotConfig
 
 # How `closing_rollup_sql` groups deals. `exact_amount` is the deal's amount for currencies that
@@ -186,27 +186,6 @@ def forecast_of(groups: pd.DataFrame, deals: pd.DataFrame, period: Period, confi
         for category, is_closed in FORECAST_KEYS:
             totals[(category, is_closed)] += int(cents[(categories == category) & (closed == is_closed)].sum())
     return cumulative_forecast(totals, period, config)
-
-
-FORECAST_KEYS = tuple((c, closed) for c in ("Closed", "Commit", "Best Case", "Pipeline") for closed in (True, False))
-
-
-def cumulative_forecast(totals: dict[tuple[str, bool], int], period: Period, config: RevbotConfig) -> Forecast:
-    """Salesforce's cumulative categories from cents per (category, is_closed), as
-    `metrics.revenue.forecast` adds them up (tests hold the two equal)."""
-    closed = totals[("Closed", True)]
-    # An open deal marked "Closed" in the CRM is not won yet: it counts with Commit.
-    commit = closed + totals[("Commit", False)] + totals[("Closed", False)]
-    best_case = commit + totals[("Best Case", False)]
-    pipeline = best_case + totals[("Pipeline", False)]
-    return Forecast(
-        period=period,
-        currency=config.reporting_currency,
-        closed=from_cents(closed),
-        commit=from_cents(commit),
-        best_case=from_cents(best_case),
-        pipeline=from_cents(pipeline),
-    )
 
 
 def open_cents(groups: pd.DataFrame, config: RevbotConfig) -> int:

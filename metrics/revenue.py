@@ -202,7 +202,7 @@ def _owner(value: object) -> int | None:
     return None if value is None or pd.isna(value) else int(value)  # type: ignore[call-overload]
 
 
-_FORECAST_KEYS = tuple((c, closed) for c in ("Closed", "Commit", "Best Case", "Pipeline") for closed in (True, False))
+FORECAST_KEYS = tuple((c, closed) for c in ("Closed", "Commit", "Best Case", "Pipeline") for closed in (True, False))
 
 
 def forecast(deals: pd.DataFrame, period: Period, *, config: RevbotConfig) -> Forecast:
@@ -221,12 +221,12 @@ def forecast_from_aggregate(aggregate: pd.DataFrame, period: Period, *, config: 
 def forecast_from_groups(groups: Sequence[PipelineGroup], period: Period, *, config: RevbotConfig) -> Forecast:
     """`forecast` over deals given as groups, all of them closing in `period` (e.g. the `closing`
     groups of `storage.queries.pipeline_groups_sql`), in plain Python."""
-    totals = dict.fromkeys(_FORECAST_KEYS, 0)
+    totals = dict.fromkeys(FORECAST_KEYS, 0)
     for value in GroupValue.all(groups, config):
         key = (value.category, value.group.is_closed)
         if key in totals:
             totals[key] += value.cents
-    return _forecast_from_cents(totals, period, config)
+    return cumulative_forecast(totals, period, config)
 
 
 def _cumulative(frame: pd.DataFrame, period: Period, config: RevbotConfig) -> Forecast:
@@ -235,13 +235,13 @@ def _cumulative(frame: pd.DataFrame, period: Period, config: RevbotConfig) -> Fo
     is_closed = frame["is_closed"].to_numpy(dtype=bool)
     totals = {
         (category, closed): int(cents[(categories == category) & (is_closed == closed)].sum())
-        for category, closed in _FORECAST_KEYS
+        for category, closed in FORECAST_KEYS
     }
-    return _forecast_from_cents(totals, period, config)
+    return cumulative_forecast(totals, period, config)
 
 
-def _forecast_from_cents(totals: Mapping[tuple[str, bool], int], period: Period, config: RevbotConfig) -> Forecast:
-    """Cumulative categories from cents per (category, is_closed)."""
+def cumulative_forecast(totals: Mapping[tuple[str, bool], int], period: Period, config: RevbotConfig) -> Forecast:
+    """Salesforce's cumulative categories from cents per (category, is_closed) (`FORECAST_KEYS`)."""
     closed = totals[("Closed", True)]
     # An open deal marked "Closed" in the CRM is not won yet: count it with Commit.
     commit = closed + totals[("Commit", False)] + totals[("Closed", False)]

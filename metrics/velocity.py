@@ -57,25 +57,46 @@ def velocity(deals: pd.DataFrame, *, period: Period, config: RevbotConfig) -> Ve
     lost = closed[~closed["is_won"]]
     won_cents, lost_cents = int(to_cents(won["amount_rc"]).sum()), int(to_cents(lost["amount_rc"]).sum())
     cycle = (won["close_date"] - won["created_at"].dt.normalize()).dt.days.dropna().clip(lower=0)
-    average = round(from_cents(won_cents) / len(won), 2) if len(won) else None
-    rate = ratio(len(won), len(won) + len(lost))
-    mean_cycle = float(cycle.mean()) if len(cycle) else None
-    open_count = int((~frame["is_closed"]).sum())
+    return _velocity(
+        period,
+        config,
+        won=(len(won), won_cents),
+        lost=(len(lost), lost_cents),
+        open_count=int((~frame["is_closed"]).sum()),
+        cycle_median=float(cycle.median()) if len(cycle) else None,
+        cycle_mean=float(cycle.mean()) if len(cycle) else None,
+    )
+
+
+def _velocity(
+    period: Period,
+    config: RevbotConfig,
+    *,
+    won: tuple[int, int],
+    lost: tuple[int, int],
+    open_count: int,
+    cycle_median: float | None,
+    cycle_mean: float | None,
+) -> Velocity:
+    """The `Velocity` of (count, cents) won and lost, open deals and cycle days."""
+    (won_count, won_cents), (lost_count, lost_cents) = won, lost
+    average = round(from_cents(won_cents) / won_count, 2) if won_count else None
+    rate = ratio(won_count, won_count + lost_count)
     speed = None
-    if rate is not None and average is not None and mean_cycle:
-        speed = round(open_count * rate * average / mean_cycle, 2)
+    if rate is not None and average is not None and cycle_mean:
+        speed = round(open_count * rate * average / cycle_mean, 2)
     return Velocity(
         period=period,
         currency=config.reporting_currency,
-        won_count=len(won),
-        lost_count=len(lost),
+        won_count=won_count,
+        lost_count=lost_count,
         won_amount=from_cents(won_cents),
         lost_amount=from_cents(lost_cents),
         win_rate_by_count=rate,
         win_rate_by_value=ratio(won_cents, won_cents + lost_cents),
         average_deal_size=average,
-        cycle_median_days=float(cycle.median()) if len(cycle) else None,
-        cycle_mean_days=mean_cycle,
+        cycle_median_days=cycle_median,
+        cycle_mean_days=cycle_mean,
         open_count=open_count,
         sales_velocity_per_day=speed,
     )
@@ -175,28 +196,15 @@ def velocity_from_totals(
     histogram: dict[int, int] = {}
     for days, deals in cycles:
         histogram[max(days, 0)] = histogram.get(max(days, 0), 0) + deals
-    average = round(from_cents(won_cents) / won_count, 2) if won_count else None
-    rate = ratio(won_count, won_count + lost_count)
     count = sum(histogram.values())
-    mean_cycle = sum(d * n for d, n in histogram.items()) / count if count else None
-    open_count = int(totals["open_count"].sum())
-    speed = None
-    if rate is not None and average is not None and mean_cycle:
-        speed = round(open_count * rate * average / mean_cycle, 2)
-    return Velocity(
-        period=period,
-        currency=config.reporting_currency,
-        won_count=won_count,
-        lost_count=lost_count,
-        won_amount=from_cents(won_cents),
-        lost_amount=from_cents(lost_cents),
-        win_rate_by_count=rate,
-        win_rate_by_value=ratio(won_cents, won_cents + lost_cents),
-        average_deal_size=average,
-        cycle_median_days=_histogram_median(histogram) if count else None,
-        cycle_mean_days=mean_cycle,
-        open_count=open_count,
-        sales_velocity_per_day=speed,
+    return _velocity(
+        period,
+        config,
+        won=(won_count, won_cents),
+        lost=(lost_count, lost_cents),
+        open_count=int(totals["open_count"].sum()),
+        cycle_median=_histogram_median(histogram) if count else None,
+        cycle_mean=sum(d * n for d, n in histogram.items()) / count if count else None,
     )
 
 
