@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -32,7 +32,7 @@ def _fresh_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator
 
 @pytest.fixture
 def seeded(engine: Engine, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Engine:
-    seed_demo(engine, deals=200, today=date.today())
+    seed_demo(engine, deals=200)
     monkeypatch.setenv("DATABASE_URL", database_url)
     return engine
 

@@ -13,6 +13,8 @@ from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import Engine
 
+from metrics.periods import local_today
+from storage.config import RevbotConfig
 from storage.database import transaction
 from storage.freshness import utcnow
 from storage.models import Account, CustomerHealth, Deal, Subscription, SyncRun, Target, Team, User
@@ -79,7 +81,9 @@ DEALS = (
 
 
 def seed_fixture_org(engine: Engine, today: date | None = None) -> FixtureOrg:
-    today = today or date.today()
+    # The bot's today is the configured zone's (America/New_York by default), not the machine's:
+    # between midnight UTC and midnight in New York the two differ by a day.
+    today = today or local_today(RevbotConfig().zone)
     q_start, q_end = quarter_bounds(today)
     org = FixtureOrg(today=today)
     now = datetime.combine(today, time(9, 0))
