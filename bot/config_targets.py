@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from metrics.periods import PeriodError, parse_period
+from metrics.periods import PeriodError, local_today, parse_period
 from storage.config import ConfigError, RevbotConfig
 from storage.database import transaction
 from storage.models import Target, Team, User
@@ -75,7 +75,7 @@ def apply_config_targets(engine: Engine, config: RevbotConfig, *, today: date | 
     entries = config_target_entries(config)
     if not entries:
         return 0
-    today = today or date.today()
+    today = today or local_today(config.zone)  # "this quarter" in the configured zone, as answers read it
     with transaction(engine) as session:
         for entry in entries:
             _upsert(session, entry, config, today)
