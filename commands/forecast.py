@@ -4,7 +4,7 @@ pipeline) for deals closing in the period, what it was a week ago (deals rebuilt
 
 Only the deals created or changed in the last seven days are loaded and rebuilt; the rest come
 as SQL sums (`metrics.forecast_change` explains why that gives the same numbers). Org-wide
-answers are shared per data version (`commands.org_cache`).
+answers are shared per data version (`commands.shared_numbers`).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import pandas as pd
 
 from commands import reply
 from commands.arguments import parse_who, split_words
-from commands.org_cache import org_wide
 from commands.registry import Command, CommandContext, ParseContext, Subject, register
 from commands.rendering import Message
+from commands.shared_numbers import shared_numbers
 from commands.targets import target_in_scope
 from metrics.forecast_change import (
     as_they_stood,
@@ -76,8 +76,8 @@ def parse(text: str, ctx: ParseContext) -> tuple[ForecastArgs, Subject]:
 def run(args: ForecastArgs, ctx: CommandContext) -> Message:
     period = args.period
     # Shared org-wide answers keep the week-ago moment of the request that computed them (at most
-    # `org_cache.TTL_SECONDS` earlier): a few minutes' shift of a seven-day window.
-    numbers = org_wide(ctx, ("forecast", period.key), lambda: compute(ctx, period, ctx.now - LOOKBACK))
+    # `shared_numbers.TTL_SECONDS` earlier): a few minutes' shift of a seven-day window.
+    numbers = shared_numbers(ctx, ("forecast", period.key), lambda: compute(ctx, period, ctx.now - LOOKBACK))
     week_ago = numbers.week_ago
     target = target_in_scope(ctx.session, ctx.scope, period)
     return reply.answer(

@@ -10,10 +10,10 @@ from typing import Any
 
 from commands import reply
 from commands.arguments import reject_extra, split_words
-from commands.org_cache import org_wide
 from commands.pipeline import deal_rows
 from commands.registry import Command, CommandContext, ParseContext, Subject, register
 from commands.rendering import Message
+from commands.shared_numbers import shared_numbers
 from metrics.periods import Period
 from metrics.velocity import (
     Velocity,
@@ -39,8 +39,8 @@ def parse(text: str, ctx: ParseContext) -> tuple[FunnelArgs, Subject]:
 
 def run(args: FunnelArgs, ctx: CommandContext) -> Message:
     period = args.period
-    # An org-wide funnel reads every deal and stage change: shared per data version (org_cache).
-    numbers = org_wide(ctx, ("funnel", period.start, period.end), lambda: funnel_numbers(ctx, period))
+    # An org-wide funnel reads every deal and stage change: shared per data version (shared_numbers).
+    numbers = shared_numbers(ctx, ("funnel", period.start, period.end), lambda: funnel_numbers(ctx, period))
     return reply.answer(
         ctx,
         "funnel.j2",

@@ -12,9 +12,9 @@ import pandas as pd
 
 from commands import reply
 from commands.arguments import parse_who, split_words
-from commands.org_cache import org_wide
 from commands.registry import Command, CommandContext, ParseContext, Subject, register
 from commands.rendering import Message
+from commands.shared_numbers import shared_numbers
 from commands.stage_medians import stage_medians
 from commands.targets import target_in_scope
 from metrics.periods import Period
@@ -35,7 +35,7 @@ def parse(text: str, ctx: ParseContext) -> tuple[PipelineArgs, Subject]:
 
 def run(args: PipelineArgs, ctx: CommandContext) -> Message:
     period = args.period
-    numbers = org_wide(ctx, ("pipeline", period.start, period.end), lambda: pipeline_numbers(ctx, period))
+    numbers = shared_numbers(ctx, ("pipeline", period.start, period.end), lambda: pipeline_numbers(ctx, period))
     summary = numbers.summary
     target = target_in_scope(ctx.session, ctx.scope, period)
     progress = attainment_from_groups(numbers.groups, period=period, target=target, config=ctx.config, today=ctx.today)

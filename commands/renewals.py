@@ -4,7 +4,7 @@ first, with the risk score and its reasons in words (`metrics.retention.renewal_
 Only the renewals due are read, through `ix_subscriptions_end_date`, with their accounts' MRR on
 two days and their latest health readings (`storage.customer_queries.renewal_inputs`), and scored
 in plain Python (`metrics.retention.renewal_risks`); names and owners are looked up for the rows
-shown. Org-wide answers are shared per data version (`commands.org_cache`). Loading every
+shown. Org-wide answers are shared per data version (`commands.shared_numbers`). Loading every
 subscription and health snapshot into pandas took 20–30 s org-wide on the 1M-deal demo. A currency
 with no fx rate falls back to the DataFrame path, which names the missing rate.
 """
@@ -17,10 +17,10 @@ from typing import Any
 
 from commands import reply
 from commands.arguments import normalize, take_share, unescape_slack
-from commands.org_cache import org_wide
 from commands.pipeline import deal_rows
 from commands.registry import Command, CommandContext, ParseContext, Subject, UsageError, register
 from commands.rendering import Message
+from commands.shared_numbers import shared_numbers
 from metrics.retention import RankedRenewals, RenewalRisk, renewal_risk, renewal_risks
 from storage.customer_queries import account_owners, renewal_inputs
 from storage.queries import load_accounts, load_health, load_subscriptions, load_users
@@ -54,7 +54,7 @@ def run(args: RenewalsArgs, ctx: CommandContext) -> Message:
         due, readings = inputs
         return renewal_risks(due, readings, config=ctx.config, limit=reply.LIST_LIMIT)
 
-    ranked = org_wide(ctx, ("renewals", days), compute)
+    ranked = shared_numbers(ctx, ("renewals", days), compute)
     if ranked is None:
         return _run_frames(ctx, days)
     accounts = account_owners(ctx.session, [risk.account_id for risk in ranked.top])

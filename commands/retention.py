@@ -17,9 +17,9 @@ from typing import Any
 
 from commands import reply
 from commands.arguments import EVERYONE_WORDS, account_subject, parse_who, segment_subject, split_words
-from commands.org_cache import org_wide
 from commands.registry import Command, CommandContext, ParseContext, Subject, UsageError, register
 from commands.rendering import Message
+from commands.shared_numbers import shared_numbers
 from metrics.periods import Period
 from metrics.retention import (
     arr_from_totals,
@@ -79,7 +79,7 @@ def run(args: RetentionArgs, ctx: CommandContext) -> Message:
             account_id=args.account_id,
         )
 
-    totals = org_wide(ctx, ("retention", period, arr_day, args.segment, args.account_id), compute)
+    totals = shared_numbers(ctx, ("retention", period, arr_day, args.segment, args.account_id), compute)
     if totals is None:
         return _run_frames(args, ctx, period)
     if args.account_id is not None:

@@ -11,9 +11,9 @@ import pandas as pd
 
 from commands import reply
 from commands.arguments import parse_who, split_words
-from commands.org_cache import org_wide
 from commands.registry import Command, CommandContext, ParseContext, Subject, register
 from commands.rendering import Message
+from commands.shared_numbers import shared_numbers
 from commands.targets import target_in_scope, user_targets
 from metrics.periods import Period
 from metrics.revenue import Attainment, attainment_from_groups, forecast_from_groups, ratio
@@ -46,12 +46,12 @@ def run(args: TargetArgs, ctx: CommandContext) -> Message:
     period = args.period
     # Everything in SQL (GROUP BY): the rollup's groups closing in the period are the forecast's
     # input too. No stalled medians needed here, so the rollup's stalled flag is the idle rule only.
-    groups = org_wide(ctx, ("target rollup", period.start, period.end), lambda: _groups(ctx, period))
+    groups = shared_numbers(ctx, ("target rollup", period.start, period.end), lambda: _groups(ctx, period))
     target = target_in_scope(ctx.session, ctx.scope, period)
     progress = attainment_from_groups(groups, period=period, target=target, config=ctx.config, today=ctx.today)
     outlook = forecast_from_groups([group for group in groups if group.closing], period, config=ctx.config)
     people = (
-        org_wide(ctx, ("target people", period.start, period.end), lambda: _per_person(ctx, period))
+        shared_numbers(ctx, ("target people", period.start, period.end), lambda: _per_person(ctx, period))
         if _is_group(ctx)
         else []
     )

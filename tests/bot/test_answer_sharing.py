@@ -83,7 +83,7 @@ async def test_answers_can_come_from_worker_processes(slack, org, database_url, 
 
 
 def test_same_scope_questions_in_flight_share_their_numbers(engine, config):
-    from commands.org_cache import org_wide
+    from commands.shared_numbers import shared_numbers
 
     computed: list[int] = []
 
@@ -99,7 +99,7 @@ def test_same_scope_questions_in_flight_share_their_numbers(engine, config):
         with sessions() as session:
             ctx = CommandContext(session=session, config=config, caller=None, scope=Scope.of_owners("team", {1, 2}),
                                  today=None, now=None)  # type: ignore[arg-type]
-            results.append(org_wide(ctx, ("numbers",), compute))
+            results.append(shared_numbers(ctx, ("numbers",), compute))
 
     threads = [threading.Thread(target=ask) for _ in range(4)]
     for thread in threads:

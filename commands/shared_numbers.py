@@ -44,8 +44,9 @@ _flights: dict[tuple[int, Hashable], threading.Lock] = {}
 _running: dict[Hashable, Future[Any]] = {}
 
 
-def org_wide(ctx: CommandContext, key: Hashable, compute: Callable[[], T]) -> T:
-    """`compute()`, shared between identical everyone-scope questions (see the module docstring).
+def shared_numbers(ctx: CommandContext, key: Hashable, compute: Callable[[], T]) -> T:
+    """`compute()`, shared with identical questions about the same scope: kept per data version for
+    everyone-scope questions, shared while in flight for any other (see the module docstring).
     The value is shared: callers must not modify it."""
     bind = ctx.session.get_bind()
     if not isinstance(bind, Engine):
