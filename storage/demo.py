@@ -1,7 +1,8 @@
 """The demo org: a believable revenue team, generated deterministically and bulk loaded.
 
 `seed_demo(engine, seed=7, deals=6000, today=...)` builds 4 sales teams and a Customer Success team
-(40 people with fixed names and emails at acme-demo.example), accounts (a quarter as many as deals,
+(40 people with fixed names and emails at acme-demo.example; past 28,000 deals, more sales pods so
+that a rep carries about a thousand deals, see `storage.demo_org`), accounts (a quarter as many as deals,
 at least 1,500), deals closing over the last six fiscal quarters, this one and the next two, with
 their stage walks in `deal_history`, subscriptions and weekly customer health, and `bookings`
 targets per rep and per team for every quarter of the data. Same seed and same `today` give
@@ -28,7 +29,7 @@ from storage.demo_calendar import Quarter, quarters_around
 from storage.demo_customers import make_customers
 from storage.demo_deals import make_deals
 from storage.demo_load import bulk_insert, reset_sequences
-from storage.demo_org import TEAMS, Person, email_of, make_accounts, roster, team_rows, user_rows
+from storage.demo_org import TEAMS, Person, email_of, make_accounts, roster, team_rows, teams_for, user_rows
 from storage.models import (
     Account,
     Base,
@@ -132,13 +133,15 @@ def seed_demo(
     started = _utcnow()
 
     quarters = quarters_around(today, config.fiscal_year_start_month, before=QUARTERS_BEFORE, after=QUARTERS_AFTER)
-    people = roster()
+    people = roster(deals)
     home = config.reporting_currency
     foreign = [c for c in ("EUR", "GBP") if c in config.fx_rates and c != home] or [
         c for c in config.fx_rates if c != home
     ][:2]
     report("generate", 0, 1)
-    accounts = make_accounts(max(1500, deals // 4), people, rng, home_currency=home, foreign=foreign)
+    accounts = make_accounts(
+        max(1500, deals // 4), people, rng, home_currency=home, foreign=foreign, teams=teams_for(deals)
+    )
     customers = make_customers(accounts, rng, today=today, fx={c: config.fx_rate(c) for c in {home, *foreign}})
     generated = make_deals(
         deals, accounts, customers, rng, config=config, today=today, quarters=quarters, current=QUARTERS_BEFORE
@@ -149,7 +152,7 @@ def seed_demo(
         return lambda done, total: report(name, done, total)
 
     with _loading_connection(engine) as connection, connection.begin():
-        bulk_insert(connection, Team.__table__, _columns(team_rows()), on_batch=phase("teams"))
+        bulk_insert(connection, Team.__table__, _columns(team_rows(deals)), on_batch=phase("teams"))
         bulk_insert(connection, User.__table__, _columns(user_rows(people)), on_batch=phase("people"))
         bulk_insert(connection, Account.__table__, accounts.rows(), on_batch=phase("accounts"))
         bulk_insert(connection, Deal.__table__, generated.columns, on_batch=phase("deals"))

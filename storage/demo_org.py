@@ -1,12 +1,17 @@
 """The demo org's people, teams and accounts.
 
-The roster is fixed (no randomness) so that emails like `isabelle.laurent@acme-demo.example` are
-stable across seeds and deal counts: tests, docs and `revbot demo`'s "what to try next" rely on them.
-Accounts are random but deterministic from the generator they are given, and scale with the deal count.
+The named roster is fixed (no randomness) so that emails like `isabelle.laurent@acme-demo.example`
+are stable across seeds and deal counts: tests, docs and `revbot demo`'s "what to try next" rely on
+them. A big demo also gets more sales teams ("pods"), because a believable rep carries about a
+thousand deals over the demo's nine quarters: an org with a million deals has a thousand reps, not
+28 with 36,000 deals each. Pods copy a named team's segment and region and share its accounts;
+their people have generated, equally fixed names. Accounts are random but deterministic from the
+generator they are given, and scale with the deal count.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,6 +57,20 @@ TEAMS: tuple[DemoTeam, ...] = (
         is_sales=False,
     ),
 )
+DEALS_PER_REP = 1_000  # a high-velocity rep's book over nine quarters: about 450 deals a year
+POD_SIZE = 8  # reps in a generated team
+_FIRST_NAMES = (
+    "Adrian", "Alice", "Bianca", "Caleb", "Camila", "Dario", "Elena", "Felix", "Gabriel", "Greta", "Henrik",
+    "Ines", "Ivan", "Jasmine", "Jonas", "Kara", "Leon", "Lina", "Marco", "Maya", "Nadia", "Nikolai", "Omar",
+    "Paula", "Quinn", "Rafael", "Rosa", "Simon", "Tara", "Theo", "Uma", "Valentin", "Wendy", "Xavier",
+    "Yara", "Zane", "Beatriz", "Connor", "Dalia", "Emil",
+)
+_LAST_NAMES = (
+    "Abbott", "Barros", "Castillo", "Dubois", "Eriksen", "Fischer", "Gallagher", "Haddad", "Ibrahim", "Jansen",
+    "Kowalczyk", "Lindqvist", "Moreau", "Novak", "Osei", "Petrov", "Quintero", "Rossi", "Sato", "Silva",
+    "Takahashi", "Ulrich", "Vargas", "Wagner", "Xu", "Yilmaz", "Zimmermann", "Bauer", "Costa", "Duarte",
+    "Esposito", "Fontaine", "Greco", "Horvat", "Iversen", "Jovanovic", "Keller", "Larsen", "Mancini", "Nakamura",
+)
 CEO = "Marcus Bell"
 CRO = "Dana Whitfield"
 REVOPS = ("Priya Raman", "Tom Okafor")
@@ -83,19 +102,62 @@ class Person:
         return f"U0DEMO{self.id:03d}"
 
 
-def roster() -> list[Person]:
-    """Everyone in the demo org, ids from 1, managers before their reports."""
+def sales_rep_count(deals: int) -> int:
+    """How many sales reps a demo of `deals` deals has: the named 28, or one per DEALS_PER_REP."""
+    named = sum(len(t.members) for t in TEAMS if t.is_sales)
+    return max(named, round(deals / DEALS_PER_REP))
+
+
+def teams_for(deals: int = 0) -> tuple[DemoTeam, ...]:
+    """The named teams, then as many generated pods as the deal count needs, taking turns over the
+    named sales teams (so "NA East 2" follows "APAC", and each pod has POD_SIZE reps)."""
+    extra = sales_rep_count(deals) - sales_rep_count(0)
+    bases = [t for t in TEAMS if t.is_sales]
+    names = _generated_names()
+    pods: list[DemoTeam] = []
+    for number in range(-(-extra // POD_SIZE)):
+        base = bases[number % len(bases)]
+        size = min(POD_SIZE, extra - number * POD_SIZE)
+        manager, *members = [next(names) for _ in range(size + 1)]
+        pods.append(DemoTeam(
+            f"{base.name} {number // len(bases) + 2}", f"C0POD{number + 1:04d}", base.segment, base.region,
+            manager, tuple(members),
+        ))
+    return TEAMS + tuple(pods)
+
+
+def home_team(team: DemoTeam) -> str:
+    """The named team a pod was split from (a named team is its own): pods share its accounts."""
+    return next(t.name for t in TEAMS if team.name == t.name or team.name.startswith(f"{t.name} "))
+
+
+def _generated_names() -> Iterator[str]:
+    taken = {CEO, CRO, *REVOPS, *(t.manager for t in TEAMS), *(m for t in TEAMS for m in t.members)}
+    # every first name once with every last name, the last name moving on by one each time, so
+    # that a team is not a family
+    for k in range(len(_FIRST_NAMES) * len(_LAST_NAMES)):
+        lap, position = divmod(k, len(_FIRST_NAMES))
+        name = f"{_FIRST_NAMES[position]} {_LAST_NAMES[(lap + position) % len(_LAST_NAMES)]}"
+        if name not in taken:
+            yield name
+    raise ValueError("the demo has run out of generated names")
+
+
+def roster(deals: int = 0) -> list[Person]:
+    """Everyone in the demo org (see `teams_for`), ids from 1, managers before their reports. The
+    named people come first, so their ids do not depend on the deal count."""
     people: list[Person] = []
+    by_name: dict[str, int] = {}
 
     def add(name: str, role: str, team_id: int | None, manager: str | None) -> None:
-        manager_id = next((p.id for p in people if p.name == manager), None) if manager else None
-        people.append(Person(len(people) + 1, name, role, team_id, manager_id))
+        people.append(Person(len(people) + 1, name, role, team_id, by_name.get(manager) if manager else None))
+        by_name[name] = len(people)
 
     add(CEO, "exec", None, None)
     add(CRO, "exec", None, CEO)
     for name in REVOPS:
         add(name, "revops", None, CRO)
-    for team_id, team in enumerate(TEAMS, start=1):
+    for team_id, team in enumerate(teams_for(deals), start=1):
         if team.manager:
             add(team.manager, "manager", team_id, CRO)
         for member in team.members:
@@ -106,10 +168,10 @@ def roster() -> list[Person]:
     return people
 
 
-def team_rows() -> list[dict[str, object]]:
+def team_rows(deals: int = 0) -> list[dict[str, object]]:
     return [
         {"id": i, "name": t.name, "slack_channel_id": t.channel, "segment": t.segment, "region": t.region}
-        for i, t in enumerate(TEAMS, start=1)
+        for i, t in enumerate(teams_for(deals), start=1)
     ]
 
 
@@ -191,11 +253,22 @@ class Accounts:
 
 
 def make_accounts(
-    count: int, people: list[Person], rng: np.random.Generator, *, home_currency: str, foreign: list[str]
+    count: int,
+    people: list[Person],
+    rng: np.random.Generator,
+    *,
+    home_currency: str,
+    foreign: list[str],
+    teams: tuple[DemoTeam, ...] = TEAMS,
 ) -> Accounts:
-    """Accounts in segments and regions, each owned by a rep of the team covering its region."""
+    """Accounts in segments and regions, each owned by a rep of the team covering its region (or of
+    one of that team's pods)."""
     team_ids = {t.name: i for i, t in enumerate(TEAMS, start=1)}
-    reps_by_team = {tid: [p.id for p in people if p.role == "rep" and p.team_id == tid] for tid in team_ids.values()}
+    home_of = {i: team_ids[home_team(t)] for i, t in enumerate(teams, start=1)}
+    reps_by_team: dict[int, list[int]] = {tid: [] for tid in team_ids.values()}
+    for p in people:
+        if p.role == "rep" and p.team_id is not None:
+            reps_by_team[home_of[p.team_id]].append(p.id)
     segment = rng.choice(len(SEGMENTS), size=count, p=[0.15, 0.35, 0.50])
     region = rng.choice(len(REGIONS), size=count, p=[0.50, 0.30, 0.20])
     # North America is split between the two NA teams; the other regions have one team each.

@@ -6,13 +6,14 @@ from collections import defaultdict
 from datetime import date, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from storage.config import RevbotConfig
 from storage.demo import demo_personas, has_data, is_seeded, seed_demo, wipe
 from storage.demo_calendar import quarter_of, quarters_around
-from storage.models import Base, CustomerHealth, Deal, DealHistory, Subscription, Target, Team, User
+from storage.demo_org import roster, teams_for
+from storage.models import Account, Base, CustomerHealth, Deal, DealHistory, Subscription, Target, Team, User
 
 TODAY = date(2026, 11, 23)  # a Monday in fiscal (= calendar) Q4 2026
 DEALS = 800
@@ -230,3 +231,34 @@ def test_non_default_fiscal_year_and_currency(engine: Engine) -> None:
     assert currencies <= {"EUR", "USD", "GBP"} and "EUR" in currencies
     assert date(2026, 11, 1) in starts  # Nov-Jan is a quarter when the year starts in February
     assert summary.reporting_currency == "EUR" and summary.open_pipeline > 0
+
+
+def test_a_big_demo_has_a_rep_per_thousand_deals_in_pods_of_eight() -> None:
+    people = roster(1_000_000)
+    reps = [p for p in people if p.role == "rep"]
+    assert len(reps) == 1000
+    assert len({p.email for p in people}) == len(people)
+    assert people[:40] == roster()  # the named people keep their ids, whatever the deal count
+    teams = teams_for(1_000_000)
+    assert [t.name for t in teams[5:9]] == ["NA East 2", "NA West 2", "EMEA 2", "APAC 2"]
+    for team_id, team in enumerate(teams, start=1):
+        members = [p for p in people if p.team_id == team_id]
+        if team.is_sales:
+            manager = next(p for p in members if p.role == "manager")
+            assert all(p.manager_id == manager.id for p in members if p.role == "rep")
+            assert 1 <= len(members) - 1 <= 8
+
+
+def test_a_pod_owns_accounts_in_the_region_of_the_team_it_was_split_from(engine: Engine) -> None:
+    seed_demo(engine, seed=5, deals=36_000, today=TODAY)  # 36 reps: one pod of 8
+    with Session(engine) as session:
+        pod = session.scalars(select(Team).where(Team.name == "NA East 2")).one()
+        owned = session.execute(
+            select(Account.region, func.count()).join(User, Account.owner_id == User.id)
+            .where(User.team_id == pod.id).group_by(Account.region)
+        ).all()
+        reps = session.scalar(select(func.count()).select_from(User).where(User.role == "rep"))
+        deals_by_owner = session.execute(select(Deal.owner_id, func.count()).group_by(Deal.owner_id)).all()
+    assert reps == 36 and pod.region == "NA" and pod.segment == "Enterprise"
+    assert [region for region, _ in owned] == ["NA"]
+    assert len(deals_by_owner) == 36 and min(n for _, n in deals_by_owner) > 300

@@ -56,12 +56,17 @@ def _seed_with_progress(runtime: Runtime, *, deals: int, seed: int) -> None:
         seed_demo(runtime.engine, seed=seed, deals=deals, config=runtime.config, progress=progress)
 
 
+SHOWN_TEAMS = 8  # a million-deal demo has 127 teams
+
+
 def print_summary(summary: DemoSummary, console: Console) -> None:
     currency = summary.reporting_currency
     table = Table(title="Demo org", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
-    table.add_row("Teams", ", ".join(summary.teams) or "none")
+    shown = ", ".join(summary.teams[:SHOWN_TEAMS]) or "none"
+    more = len(summary.teams) - SHOWN_TEAMS
+    table.add_row("Teams", f"{shown} and {more:,} more" if more > 0 else shown)
     people = [f"{n} {ROLE_LABELS.get(role, role)}" for role, n in summary.people_by_role.items() if n]
     table.add_row("People", ", ".join(people) or "none")
     table.add_row("Accounts", f"{summary.accounts:,} ({summary.customers:,} customers)")
