@@ -18,7 +18,7 @@ from commands.shared_numbers import shared_numbers
 from commands.stage_medians import stage_medians
 from commands.targets import target_in_scope
 from metrics.periods import Period
-from metrics.pipeline import PipelineSummary, past_due_records, stalled_records, summary_from_groups
+from metrics.pipeline import PipelineTotals, past_due_records, stalled_records, totals_from_groups
 from metrics.revenue import attainment_from_groups
 from storage.queries import PipelineGroup, pipeline_groups_sql, top_past_due_rows_sql, top_stalled_rows_sql
 
@@ -45,8 +45,8 @@ def run(args: PipelineArgs, ctx: CommandContext) -> Message:
         fallback=f"Pipeline for {ctx.scope.label}, {period.label}",
         period=period,
         summary=summary,
-        by_stage=summary.by_stage.to_dict("records"),
-        by_category=summary.by_forecast_category.to_dict("records"),
+        by_stage=summary.by_stage,
+        by_category=summary.by_forecast_category,
         stalled=numbers.stalled,
         stalled_count=summary.stalled_count,
         past_due=numbers.past_due,
@@ -58,7 +58,7 @@ def run(args: PipelineArgs, ctx: CommandContext) -> Message:
 
 @dataclass(frozen=True)
 class PipelineNumbers:
-    summary: PipelineSummary
+    summary: PipelineTotals
     groups: list[PipelineGroup]  # for attainment
     stalled: list[dict[str, Any]]  # the first rows of the lists, for the template
     past_due: list[dict[str, Any]]
@@ -85,8 +85,7 @@ def pipeline_numbers(ctx: CommandContext, period: Period) -> PipelineNumbers:
     past_due = top_past_due_rows_sql(ctx.session, ctx.scope, today=ctx.today, fx_rates=fx, limit=reply.LIST_LIMIT)
     late = past_due_records(past_due, today=ctx.today, config=ctx.config)
     stuck = stalled_records(stalled, today=ctx.today, config=ctx.config, stage_medians=medians)
-    summary = summary_from_groups(groups, past_due=late, stalled=stuck, period=period, config=ctx.config)
-    return PipelineNumbers(summary, groups, stuck, late)
+    return PipelineNumbers(totals_from_groups(groups, period=period, config=ctx.config), groups, stuck, late)
 
 
 def deal_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -358,18 +358,31 @@ def summary_from_rollup(
     )
 
 
-def summary_from_groups(
-    groups: Sequence[PipelineGroup],
-    *,
-    past_due: pd.DataFrame | Sequence[Mapping[str, Any]],
-    stalled: pd.DataFrame | Sequence[Mapping[str, Any]],
-    period: Period,
-    config: RevbotConfig,
-) -> PipelineSummary:
-    """The same `PipelineSummary` as `pipeline_summary`, from the SQL fast path: the groups of
-    `storage.queries.pipeline_groups_sql` for the numbers; `past_due` and `stalled` are the first
-    rows of the lists, ranked and described (`past_due_records` / `stalled_records` over
-    `top_past_due_rows_sql` / `top_stalled_rows_sql`); their totals come from the groups.
+@dataclass(frozen=True)
+class PipelineTotals:
+    """A `PipelineSummary`'s numbers without its frames, in plain Python: what /pipeline renders.
+    `by_stage` and `by_forecast_category` are the rows of the summary's frames, in the same order."""
+
+    period: Period
+    currency: str
+    total: float
+    weighted: float
+    count: int
+    by_stage: list[dict[str, Any]]  # stage, count, amount, weighted
+    by_forecast_category: list[dict[str, Any]]  # forecast_category, count, amount
+    closing_in_period: float
+    closing_in_period_count: int
+    closing_in_period_weighted: float
+    created_in_period: float
+    created_in_period_count: int
+    past_due_count: int
+    past_due_amount: float
+    stalled_count: int
+    stalled_amount: float
+
+
+def totals_from_groups(groups: Sequence[PipelineGroup], *, period: Period, config: RevbotConfig) -> PipelineTotals:
+    """Every total of `pipeline_summary` from the groups of `storage.queries.pipeline_groups_sql`.
 
     Plain Python over a few dozen groups: pandas costs more than the whole SQL query here. Amounts
     are converted and rounded to the cent per group, then summed in whole cents. Weighted amounts
@@ -381,26 +394,53 @@ def summary_from_groups(
     late = [v for v in open_groups if v.group.past_due]
     stuck = [v for v in open_groups if v.group.stalled]
     created = [v for v in valued if v.group.created]
-    return PipelineSummary(
+    return PipelineTotals(
         period=period,
         currency=config.reporting_currency,
         total=_cents_total(v.cents for v in open_groups),
         weighted=_cents_total(v.weighted_cents for v in open_groups),
         count=sum(v.group.count for v in open_groups),
-        by_stage=_by_stage_frame(open_groups, config),
-        by_forecast_category=_by_category_frame(open_groups),
+        by_stage=_by_stage_rows(open_groups, config),
+        by_forecast_category=_by_category_rows(open_groups),
         closing_in_period=_cents_total(v.cents for v in closing),
         closing_in_period_count=sum(v.group.count for v in closing),
         closing_in_period_weighted=_cents_total(v.weighted_cents for v in closing),
         created_in_period=_cents_total(v.cents for v in created),
         created_in_period_count=sum(v.group.count for v in created),
-        past_due=_as_frame(past_due),
-        stalled=_as_frame(stalled),
         past_due_count=sum(v.group.count for v in late),
         past_due_amount=_cents_total(v.cents for v in late),
         stalled_count=sum(v.group.count for v in stuck),
         stalled_amount=_cents_total(v.cents for v in stuck),
     )
+
+
+def summary_from_groups(
+    groups: Sequence[PipelineGroup],
+    *,
+    past_due: pd.DataFrame | Sequence[Mapping[str, Any]],
+    stalled: pd.DataFrame | Sequence[Mapping[str, Any]],
+    period: Period,
+    config: RevbotConfig,
+) -> PipelineSummary:
+    """The same `PipelineSummary` as `pipeline_summary`, from the SQL fast path: the totals of
+    `totals_from_groups`; `past_due` and `stalled` are the first rows of the lists, ranked and
+    described (`past_due_records` / `stalled_records` over `top_past_due_rows_sql` /
+    `top_stalled_rows_sql`); their totals come from the groups."""
+    totals = totals_from_groups(groups, period=period, config=config)
+    return PipelineSummary(
+        **{name: getattr(totals, name) for name in _SUMMARY_NUMBERS},
+        by_stage=_by_stage_frame(totals.by_stage, config),
+        by_forecast_category=_by_category_frame(totals.by_forecast_category),
+        past_due=_as_frame(past_due),
+        stalled=_as_frame(stalled),
+    )
+
+
+_SUMMARY_NUMBERS = (
+    "period", "currency", "total", "weighted", "count", "closing_in_period", "closing_in_period_count",
+    "closing_in_period_weighted", "created_in_period", "created_in_period_count", "past_due_count",
+    "past_due_amount", "stalled_count", "stalled_amount",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -489,9 +529,7 @@ def _cents_total(cents: Iterable[int]) -> float:
     return from_cents(sum(cents))
 
 
-def _by_stage_frame(values: Sequence[GroupValue], config: RevbotConfig) -> pd.DataFrame:
-    if not values:
-        return pipeline_by_stage(pd.DataFrame(), config)
+def _by_stage_rows(values: Sequence[GroupValue], config: RevbotConfig) -> list[dict[str, Any]]:
     totals: dict[str | None, list[int]] = {}
     for value in values:
         total = totals.setdefault(value.group.stage, [0, 0, 0])
@@ -499,28 +537,42 @@ def _by_stage_frame(values: Sequence[GroupValue], config: RevbotConfig) -> pd.Da
         total[1] += value.cents
         total[2] += value.weighted_cents
     order = sorted(totals, key=lambda stage: (config.stage_order(stage), stage is None, stage or ""))  # type: ignore[arg-type]
-    return pd.DataFrame(
-        {
-            "stage": pd.Series(order) if order else pd.Series([], dtype=object),
-            "count": pd.Series([totals[s][0] for s in order], dtype="int64"),
-            "amount": pd.Series([from_cents(totals[s][1]) for s in order], dtype="float64"),
-            "weighted": pd.Series([from_cents(totals[s][2]) for s in order], dtype="float64"),
-        }
-    )
+    return [
+        {"stage": s, "count": totals[s][0], "amount": from_cents(totals[s][1]), "weighted": from_cents(totals[s][2])}
+        for s in order
+    ]
 
 
-def _by_category_frame(values: Sequence[GroupValue]) -> pd.DataFrame:
+def _by_category_rows(values: Sequence[GroupValue]) -> list[dict[str, Any]]:
     totals: dict[str, list[int]] = {}
     for value in values:
         total = totals.setdefault(value.category, [0, 0])
         total[0] += value.group.count
         total[1] += value.cents
     order = [category for category in CATEGORY_ORDER if category in totals]
+    return [{"forecast_category": c, "count": totals[c][0], "amount": from_cents(totals[c][1])} for c in order]
+
+
+def _by_stage_frame(rows: list[dict[str, Any]], config: RevbotConfig) -> pd.DataFrame:
+    if not rows:
+        return pipeline_by_stage(pd.DataFrame(), config)
     return pd.DataFrame(
         {
-            "forecast_category": pd.Series(order) if order else pd.Series([], dtype=object),
-            "count": pd.Series([totals[c][0] for c in order], dtype="int64"),
-            "amount": pd.Series([from_cents(totals[c][1]) for c in order], dtype="float64"),
+            "stage": pd.Series([r["stage"] for r in rows]),
+            "count": pd.Series([r["count"] for r in rows], dtype="int64"),
+            "amount": pd.Series([r["amount"] for r in rows], dtype="float64"),
+            "weighted": pd.Series([r["weighted"] for r in rows], dtype="float64"),
+        }
+    )
+
+
+def _by_category_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    categories = [r["forecast_category"] for r in rows]
+    return pd.DataFrame(
+        {
+            "forecast_category": pd.Series(categories) if rows else pd.Series([], dtype=object),
+            "count": pd.Series([r["count"] for r in rows], dtype="int64"),
+            "amount": pd.Series([r["amount"] for r in rows], dtype="float64"),
         }
     )
 

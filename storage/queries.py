@@ -891,10 +891,15 @@ def deal_records(session: Session, deal_ids: Sequence[int]) -> list[dict[str, An
     return records
 
 
+SMALL_BOOK_ROWS = 20_000  # open deals up to which reading every entry time beats a query per stage
+
+
 def stage_age_medians_sql(session: Session, scope: Scope, *, today: date) -> dict[str, float]:
     """`metrics.pipeline.stage_age_medians` of the open deals in scope without loading them: per
     stage, a count, then the one or two middle `stage_entered_at` values (days in stage only grow as
-    the entry time falls, so the middle entries give the median days). One small query per stage."""
+    the entry time falls, so the middle entries give the median days). A rep's or a team's book is
+    read whole in one statement (cheaper than a statement per stage); a bigger one asks SQL for the
+    middle entries of each stage."""
     base = _scoped(
         select(Deal.stage).where(
             Deal.removed_at.is_(None), Deal.is_closed == false(), Deal.stage_entered_at.is_not(None)
@@ -903,22 +908,54 @@ def stage_age_medians_sql(session: Session, scope: Scope, *, today: date) -> dic
         Deal.owner_id,
     )
     counts = session.execute(base.with_only_columns(Deal.stage, func.count()).group_by(Deal.stage)).all()
-    medians: dict[str, float] = {}
-    for stage, count in counts:
-        if stage is None or not count:
-            continue
-        low, high = (count - 1) // 2, count // 2
-        middle = session.execute(
-            base.with_only_columns(_raw(Deal.stage_entered_at, "stage_entered_at"))
-            .where(Deal.stage == stage)
-            .order_by(Deal.stage_entered_at)
-            .limit(high - low + 1)
-            .offset(low)
-        ).all()
-        entered = pd.to_datetime(pd.Series([row[0] for row in middle]), errors="coerce", format="ISO8601")
-        days = (pd.Timestamp(today) - entered.dt.normalize()).dt.days.astype("float64")
-        medians[str(stage)] = float(days.mean())
-    return medians
+    if sum(count for _, count in counts) <= SMALL_BOOK_ROWS:
+        entries: dict[str, list[Any]] = {}
+        for stage, entered in session.execute(
+            base.with_only_columns(Deal.stage, _raw(Deal.stage_entered_at, "stage_entered_at"))
+        ):
+            if stage is not None:
+                entries.setdefault(str(stage), []).append(entered)
+        middles = {stage: _middle(sorted(values)) for stage, values in entries.items()}
+    else:
+        middles = {}
+        for stage, count in counts:
+            if stage is None or not count:
+                continue
+            low, high = (count - 1) // 2, count // 2
+            middles[str(stage)] = [
+                row[0]
+                for row in session.execute(
+                    base.with_only_columns(_raw(Deal.stage_entered_at, "stage_entered_at"))
+                    .where(Deal.stage == stage)
+                    .order_by(Deal.stage_entered_at)
+                    .limit(high - low + 1)
+                    .offset(low)
+                )
+            ]
+    return {stage: _mean_days_since(values, today) for stage, values in middles.items()}
+
+
+def _middle(ordered: list[Any]) -> list[Any]:
+    low, high = (len(ordered) - 1) // 2, len(ordered) // 2
+    return ordered[low : high + 1]
+
+
+def _mean_days_since(entered: list[Any], today: date) -> float:
+    """Mean whole days from each entry's calendar day to `today` (NaN when none parses), as pandas'
+    `(Timestamp(today) - to_datetime(entered).dt.normalize()).dt.days.mean()` gives."""
+    days = [(today - day).days for day in map(_calendar_day, entered) if day is not None]
+    return sum(days) / len(days) if days else math.nan
+
+
+def _calendar_day(value: Any) -> date | None:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return datetime.fromisoformat(str(value)).date()
+    except ValueError:
+        return None
 
 
 def pipeline_owner_ids_sql(session: Session, scope: Scope, period: DateRange) -> set[int]:

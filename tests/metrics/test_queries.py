@@ -13,6 +13,7 @@ from metrics.pipeline import (
     past_due_records,
     pipeline_by_stage,
     pipeline_summary,
+    stage_age_medians,
     stalled_records,
     summary_from_groups,
     summary_from_rollup,
@@ -357,3 +358,27 @@ def test_targets_as_plain_rows_match_the_frame_path(org: Engine) -> None:
             frame = queries.load_targets(session, period=Q3, **owners)
             rows = queries.load_target_rows(session, period=Q3, **owners)
             assert target_from_rows(rows, Q3) == target_for_period(frame, Q3)
+
+
+def test_stage_medians_read_whole_or_stage_by_stage_match_the_dataframe_medians(
+    org: Engine, config: RevbotConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entered = {
+        1: datetime(2026, 6, 1, 9), 2: datetime(2026, 7, 30, 23), 4: datetime(2026, 5, 2), 5: datetime(2026, 8, 1)
+    }  # fmt: skip
+    medians = {}
+    with transaction(org) as session:
+        for deal_id, at in entered.items():
+            moved = {"stage": "Proposal", "stage_entered_at": at}
+            session.execute(Deal.__table__.update().where(Deal.id == deal_id).values(**moved))
+        for name, scope in (("all", Scope.everyone()), ("ana", Scope.of_owners("Ana", {ANA}))):
+            expected = stage_age_medians(queries.load_pipeline_deals(session, scope, Q3), today=TODAY)
+            whole = queries.stage_age_medians_sql(session, scope, today=TODAY)
+            monkeypatch.setattr(queries, "SMALL_BOOK_ROWS", 0)
+            by_stage = queries.stage_age_medians_sql(session, scope, today=TODAY)
+            monkeypatch.undo()
+            assert whole == by_stage == expected
+            medians[name] = whole
+    # Everyone's Proposal deals entered on 2 May, 1 Jun, 30 Jul and 1 Aug: the middle two are 75 and 16
+    # days before 15 Aug. Ana's deals 1 and 2 are the same middle two.
+    assert medians == {"all": {"Proposal": 45.5}, "ana": {"Proposal": 45.5}}
