@@ -10,6 +10,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
 from bot.background import until_stopped
+from bot.slack_client import close_connections, keep_connections
 from bot.state import BotState
 
 log = logging.getLogger(__name__)
@@ -27,14 +28,19 @@ def make_web_app(app: AsyncApp, state: BotState) -> web.Application:
     async def healthz(_request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "answers_in_flight": len(state.tasks)})
 
+    async def open_connections(_web_app: web.Application) -> None:
+        await keep_connections(state.services.slack)
+
     async def drain_on_shutdown(_web_app: web.Application) -> None:
         await state.tasks.drain(timeout=10)
         await state.responses.close()
+        await close_connections(state.services.slack)
 
     web_app = web.Application()
     web_app[STATE_KEY] = state
     web_app.router.add_post(EVENTS_PATH, slack_events)
     web_app.router.add_get(HEALTH_PATH, healthz)
+    web_app.on_startup.append(open_connections)
     web_app.on_shutdown.append(drain_on_shutdown)
     return web_app
 

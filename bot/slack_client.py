@@ -37,6 +37,20 @@ def make_web_client(settings: Settings, token: str | None = None) -> AsyncWebCli
     )
 
 
+async def keep_connections(client: AsyncWebClient) -> None:
+    """Give the client one kept-alive HTTP session for the life of the bot. Without one, slack_sdk
+    opens a new session (TLS context and connection) per call; a burst of first-time users, each
+    needing `users.info`, then costs the bot a connection set-up each. Call from the running loop."""
+    if client.session is None or client.session.closed:
+        client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=client.timeout))
+
+
+async def close_connections(client: AsyncWebClient) -> None:
+    if client.session is not None:
+        await client.session.close()
+        client.session = None
+
+
 class ResponseUrls:
     """Replies to slash commands through their `response_url`, over one kept-alive HTTP session.
 

@@ -54,6 +54,14 @@ async def test_users_info_is_called_once_per_person_within_the_ttl(slack, org, p
     assert len(slack.api.calls_to("users.info")) == 1
 
 
+async def test_first_time_users_are_looked_up_over_one_kept_alive_connection(slack, org, probe):
+    for person in ("dana", "omar", "priya"):
+        await slack.command("/probe", "", user=org[person])
+    lookups = slack.api.calls_to("users.info")
+    assert len(lookups) == 3
+    assert len({call.client for call in lookups}) == 1
+
+
 async def test_the_cache_asks_slack_again_after_the_ttl(slack_api):
     from slack_sdk.web.async_client import AsyncWebClient
 

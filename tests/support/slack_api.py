@@ -22,6 +22,7 @@ class ApiCall:
     method: str
     params: dict[str, Any]
     token: str | None
+    client: tuple[str, int] | None = None  # the caller's address and port: one per HTTP connection
 
 
 @dataclass
@@ -134,7 +135,8 @@ class SlackApiStandIn:
         params = await self._params(request)
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ") if auth else params.get("token")
-        self.calls.append(ApiCall(method, params, token))
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        self.calls.append(ApiCall(method, params, token, tuple(peer[:2]) if peer else None))
         queued = self._failures.get(method)
         if queued:
             failure = queued[0]
