@@ -7,7 +7,8 @@ inside a transaction that is rolled back, and records nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert
 
 from storage.config import RevbotConfig
+from storage.demo import _loading_connection as loading_connection
 from storage.models import SyncRun
 from storage.sync.catalog import stage_catalog
 from storage.sync.deal_writer import Progress, write_deals
@@ -72,10 +74,11 @@ def import_file(
             return list(resolved.values())
 
         table = read_table(path, pick)
-        report("validating", 0, len(table.frame))
+        count = len(table.frame)
+        report("validating", 0, count)
         writer = _writer(config, table, resolved, options, Path(path).name)
         del table  # the raw text cells are no longer needed; free them before writing
-        with engine.connect() as connection:
+        with _import_connection(engine, count) as connection:
             transaction = connection.begin()
             try:
                 stats = writer(connection, now, report)
@@ -98,6 +101,30 @@ def import_file(
 
 
 Writer = Callable[[Connection, datetime, Progress], dict[str, Any]]
+
+BIG_FILE_ROWS = 50_000
+
+
+@contextmanager
+def _import_connection(engine: Engine, rows: int) -> Iterator[Connection]:
+    """The connection an import writes on. A big file into a SQLite database file leaves WAL for
+    the load when no other process has the file open (`storage.demo`'s loading connection): WAL
+    writes every page twice, to the log and again at the checkpoint; a rollback journal keeps the
+    same all-or-nothing transaction and writes each new page once. `synchronous=FULL` while out
+    of WAL, so the commit is on disk when it returns (WAL with NORMAL defers that to the log)."""
+    if rows < BIG_FILE_ROWS or engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        with engine.connect() as connection:
+            yield connection
+        return
+    with loading_connection(engine) as connection:
+        previous = connection.exec_driver_sql("PRAGMA synchronous").scalar()
+        connection.exec_driver_sql("PRAGMA synchronous=FULL")
+        connection.commit()
+        try:
+            yield connection
+        finally:
+            connection.exec_driver_sql(f"PRAGMA synchronous={int(previous)}")
+            connection.commit()
 
 
 def _check_options(options: ImportOptions) -> None:

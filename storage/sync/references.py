@@ -27,11 +27,10 @@ def user_key(crm_id: object, label: object) -> str | None:
     return None
 
 
-def load_user_keys(connection: Connection) -> dict[str, int]:
+def user_keys(users: list[tuple]) -> dict[str, int]:
+    """Lookup keys of (id, crm_id, name, email) rows; the first user wins a shared key."""
     keys: dict[str, int] = {}
-    for user_id, crm_id, name, email in connection.execute(
-        text("SELECT id, crm_id, name, email FROM users ORDER BY id")
-    ):
+    for user_id, crm_id, name, email in users:
         if crm_id:
             keys.setdefault("id:" + crm_id, user_id)
         if email:
@@ -54,7 +53,8 @@ def resolve_owners(connection: Connection, frame: pd.DataFrame, created: Created
     crm_ids = frame["owner_crm_id"] if "owner_crm_id" in frame else pd.Series(None, index=frame.index, dtype=object)
     labels = frame["owner"] if "owner" in frame else pd.Series(None, index=frame.index, dtype=object)
     pairs = pd.DataFrame({"crm_id": crm_ids, "label": labels}).drop_duplicates()
-    keys = load_user_keys(connection)
+    stored = _users(connection)  # read again only after inserting, so a re-import reads it once
+    keys = user_keys(stored)
     missing: dict[str, tuple[str | None, str, str | None]] = {}
     for crm_id, label in pairs.itertuples(index=False):
         crm_id = crm_id if isinstance(crm_id, str) else None
@@ -71,8 +71,8 @@ def resolve_owners(connection: Connection, frame: pd.DataFrame, created: Created
     if missing:
         insert_many(connection, "users", ["crm_id", "name", "email", "role"], [(*v, "rep") for v in missing.values()])
         created.owners.extend(v[1] for v in missing.values())
-    rows = connection.execute(text("SELECT id, crm_id, name, email FROM users ORDER BY id")).fetchall()
-    return _match(crm_ids, labels, [(r[0], r[1], (r[2], r[3])) for r in rows])
+        stored = _users(connection)
+    return _match(crm_ids, labels, [(r[0], r[1], (r[2], r[3])) for r in stored])
 
 
 def account_key(crm_id: object, name: object) -> str | None:
@@ -83,9 +83,10 @@ def account_key(crm_id: object, name: object) -> str | None:
     return None
 
 
-def load_account_keys(connection: Connection) -> dict[str, int]:
+def account_keys(accounts: list[tuple]) -> dict[str, int]:
+    """Lookup keys of (id, crm_id, name) rows; the first account wins a shared key."""
     keys: dict[str, int] = {}
-    for account_id, crm_id, name in connection.execute(text("SELECT id, crm_id, name FROM accounts ORDER BY id")):
+    for account_id, crm_id, name in accounts:
         if crm_id:
             keys.setdefault("id:" + crm_id, account_id)
         if name:
@@ -101,7 +102,8 @@ def resolve_accounts(
     names = frame["account"] if "account" in frame else pd.Series(None, index=frame.index, dtype=object)
     owners = owner_ids.astype("float64") if owner_ids is not None else pd.Series(None, index=frame.index, dtype=object)
     refs = pd.DataFrame({"crm_id": crm_ids, "name": names, "owner_id": owners}).drop_duplicates(["crm_id", "name"])
-    keys = load_account_keys(connection)
+    stored = _accounts(connection)  # as for owners: one read unless accounts are created
+    keys = account_keys(stored)
     missing: dict[str, tuple[str | None, str, int | None]] = {}
     for crm_id, name, owner_id in zip(*(refs[c].to_numpy(dtype=object) for c in refs.columns), strict=True):
         crm_id = crm_id if isinstance(crm_id, str) else None
@@ -119,8 +121,26 @@ def resolve_accounts(
             [(*v, False) for v in missing.values()],
         )
         created.accounts.extend(v[1] for v in missing.values())
-    rows = connection.execute(text("SELECT id, crm_id, name FROM accounts ORDER BY id")).fetchall()
-    return _match(crm_ids, names, [(r[0], r[1], (r[2],)) for r in rows])
+        stored = _accounts(connection)
+    return _match(crm_ids, names, [(r[0], r[1], (r[2],)) for r in stored])
+
+
+def _users(connection: Connection) -> list[tuple]:
+    return _driver_rows(connection, "SELECT id, crm_id, name, email FROM users ORDER BY id")
+
+
+def _accounts(connection: Connection) -> list[tuple]:
+    return _driver_rows(connection, "SELECT id, crm_id, name FROM accounts ORDER BY id")
+
+
+def _driver_rows(connection: Connection, sql: str) -> list[tuple]:
+    """Plain driver tuples: tens of thousands of accounts, without SQLAlchemy's per-row work."""
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(sql)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
 
 
 def _match(crm_ids: pd.Series, labels: pd.Series, stored: list[tuple[int, str | None, tuple]]) -> pd.Series:

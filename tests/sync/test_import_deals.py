@@ -251,3 +251,64 @@ def test_bulk_load_path_rebuilds_the_deal_indexes(engine, config, monkeypatch):
     assert import_file(engine, config, SALESFORCE, sf(), now=T0).stats["inserted"] == 5
     assert sorted(index["name"] for index in inspect(engine).get_indexes("deals")) == before
     assert rows(engine, "SELECT COUNT(*) FROM deals WHERE is_closed = :f", f=False) == [(3,)]
+
+
+def test_big_file_on_sqlite_loads_outside_wal_and_puts_wal_back(engine, config, monkeypatch):
+    from storage.sync import deal_writer, importer
+
+    if engine.dialect.name != "sqlite":
+        pytest.skip("journal modes are SQLite's")
+    monkeypatch.setattr(importer, "BIG_FILE_ROWS", 1)
+    monkeypatch.setattr(deal_writer, "BULK_ROWS", 1)
+    modes: list[str] = []
+    write_deals = importer.write_deals
+
+    def spy(connection, *args, **kwargs):  # type: ignore[no-untyped-def]
+        modes.append(connection.exec_driver_sql("PRAGMA journal_mode").scalar())
+        modes.append(connection.exec_driver_sql("PRAGMA synchronous").scalar())
+        return write_deals(connection, *args, **kwargs)
+
+    monkeypatch.setattr(importer, "write_deals", spy)
+    assert import_file(engine, config, SALESFORCE, sf(), now=T0).stats["inserted"] == 5
+    assert modes == ["delete", 2]  # a rollback journal, and a commit that is on disk when it returns
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1
+    assert rows(engine, "SELECT COUNT(*) FROM deals") == [(5,)]
+
+
+def test_big_file_stays_in_wal_while_another_connection_has_the_file_open(engine, config, monkeypatch):
+    import sqlite3
+
+    from storage.sync import importer
+
+    if engine.dialect.name != "sqlite":
+        pytest.skip("journal modes are SQLite's")
+    monkeypatch.setattr(importer, "BIG_FILE_ROWS", 1)
+    other = sqlite3.connect(engine.url.database)  # the bot, say, reading the same file
+    try:
+        other.execute("SELECT COUNT(*) FROM deals").fetchall()
+        assert import_file(engine, config, SALESFORCE, sf(), now=T0).stats["inserted"] == 5
+        assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert other.execute("SELECT COUNT(*) FROM deals").fetchone() == (5,)
+    finally:
+        other.close()
+
+
+def test_a_big_file_that_fails_after_writing_leaves_the_database_as_it_was(engine, config, monkeypatch):
+    from storage.sync import importer
+
+    monkeypatch.setattr(importer, "BIG_FILE_ROWS", 1)
+    before = snapshot(engine)
+    write_deals = importer.write_deals
+
+    def fail_after_writing(*args, **kwargs):  # type: ignore[no-untyped-def]
+        write_deals(*args, **kwargs)
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(importer, "write_deals", fail_after_writing)
+    with pytest.raises(RuntimeError):
+        import_file(engine, config, SALESFORCE, sf(), now=T0)
+    assert snapshot(engine) == before
+    if engine.dialect.name == "sqlite":
+        assert rows(engine, "PRAGMA journal_mode") == [("wal",)]
