@@ -159,16 +159,20 @@ def attainment_from_groups(
 
 def target_for_period(targets: pd.DataFrame, period: Period) -> float | None:
     """`target_from_rows` for `storage.queries.load_targets` rows of ONE owner set."""
+    return target_from_rows(target_rows_of(targets), period)
+
+
+def target_rows_of(targets: pd.DataFrame | None) -> list[TargetRow]:
+    """`storage.queries.load_targets` rows as `TargetRow`s, in the frame's order."""
     if targets is None or targets.empty:
-        return None
+        return []
     frame = ensure_datetime(targets.copy(), ["period_start", "period_end"])
-    rows = [
+    return [
         TargetRow(_owner(user_id), _owner(team_id), start.date(), end.date(), float(amount))
         for user_id, team_id, start, end, amount in zip(
             frame["user_id"], frame["team_id"], frame["period_start"], frame["period_end"], frame["amount"], strict=True
         )
     ]
-    return target_from_rows(rows, period)
 
 
 def target_from_rows(targets: Sequence[TargetRow], period: Period) -> float | None:
@@ -297,10 +301,11 @@ def attainment_by_team(
     open_closing = frame[~frame["is_closed"].astype(bool) & in_period]
     won_by_team = won.groupby("team_id")["cents"].sum()
     open_by_team = open_closing.groupby("team_id")["cents"].sum()
+    own_targets, member_targets = _targets_by_team(target_rows_of(targets), users)
     rows = []
     for team_id, team_name in teams.itertuples(index=False):
-        members = set(users.loc[users["team_id"] == team_id, "id"])
-        target = target_for_period(_team_targets(targets, team_id, members), period)
+        # a team's own target wins; else its members' targets add up
+        target = target_from_rows(own_targets.get(team_id) or member_targets.get(team_id, []), period)
         won_total = from_cents(won_by_team.get(team_id, 0))
         open_total = from_cents(open_by_team.get(team_id, 0))
         gap = None if target is None else round(max(target - won_total, 0.0), 2)
@@ -332,10 +337,21 @@ def owner_rollup(won_by_owner: pd.DataFrame, open_closing_by_owner: pd.DataFrame
     return pd.concat([won, still_open], ignore_index=True)
 
 
-def _team_targets(targets: pd.DataFrame, team_id: int, members: set[int]) -> pd.DataFrame:
-    if targets is None or targets.empty:
-        return pd.DataFrame()
-    own = targets[targets["team_id"] == team_id]
-    if not own.empty:
-        return own
-    return targets[targets["team_id"].isna() & targets["user_id"].isin(members)]
+def _targets_by_team(
+    targets: list[TargetRow], users: pd.DataFrame
+) -> tuple[dict[int, list[TargetRow]], dict[int, list[TargetRow]]]:
+    """Target rows by team, in their order: each team's own, and its members' (rows of a user with
+    no team id). One pass, not a filter per team: an org can have a hundred teams."""
+    team_of = {
+        int(user_id): int(team_id)
+        for user_id, team_id in zip(users["id"], users["team_id"], strict=True)
+        if not pd.isna(team_id)
+    }
+    own: dict[int, list[TargetRow]] = {}
+    members: dict[int, list[TargetRow]] = {}
+    for row in targets:
+        if row.team_id is not None:
+            own.setdefault(row.team_id, []).append(row)
+        elif row.user_id in team_of:
+            members.setdefault(team_of[row.user_id], []).append(row)
+    return own, members

@@ -7,7 +7,7 @@ from datetime import date
 import pandas as pd
 
 from metrics.periods import parse_period
-from metrics.revenue import attainment, forecast, target_for_period
+from metrics.revenue import attainment, attainment_by_team, forecast, target_for_period
 from storage.config import RevbotConfig
 from tests.metrics.builders import deal, deals
 
@@ -112,3 +112,33 @@ def test_target_for_period_prefers_exact_then_inside_then_prorates() -> None:
     )
     assert target_for_period(targets, Q3) == 90_000 + 92_000 + 21_000
     assert target_for_period(targets.iloc[0:0], Q3) is None
+
+
+def test_a_teams_own_target_wins_else_its_members_targets_add_up(config: RevbotConfig) -> None:
+    users = pd.DataFrame(
+        [
+            {"id": 1, "team_id": 10, "team_name": "EMEA"},
+            {"id": 2, "team_id": 20, "team_name": "NA East"},
+            {"id": 3, "team_id": 20, "team_name": "NA East"},
+            {"id": 4, "team_id": 30, "team_name": "APAC"},
+            {"id": 5, "team_id": None, "team_name": None},
+        ]
+    )
+
+    def target(user_id: int | None, team_id: int | None, amount: float) -> dict[str, object]:
+        return {"user_id": user_id, "team_id": team_id, "period_start": date(2026, 7, 1),
+                "period_end": date(2026, 9, 30), "amount": amount}  # fmt: skip
+
+    targets = pd.DataFrame(
+        [target(1, None, 40_000), target(None, 10, 100_000), target(2, None, 30_000), target(3, None, 25_000),
+         target(5, None, 1_000_000)]  # fmt: skip
+    )
+    rollup = pd.DataFrame(
+        [{"owner_id": 2, "currency": "USD", "amount": 11_000, "is_closed": True, "is_won": True, "in_period": True}]
+    )
+    table = attainment_by_team(rollup, users, targets, period=Q3, config=config, today=date(2026, 8, 15))
+    by_team = {row["team_name"]: row for row in table.to_dict("records")}
+    assert by_team["EMEA"]["target"] == 100_000  # its own target, not rep 1's
+    assert by_team["NA East"]["target"] == 55_000 and by_team["NA East"]["gap"] == 44_000
+    assert by_team["APAC"]["target"] is None
+    assert set(by_team) == {"EMEA", "NA East", "APAC"}  # someone without a team is in no team's row
