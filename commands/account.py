@@ -7,15 +7,16 @@ from datetime import date
 from typing import Any
 
 import pandas as pd
+from sqlalchemy.orm import Session
 
 from commands import reply
-from commands.arguments import account_subject, normalize, take_share, unescape_slack
+from commands.arguments import MAX_LISTED_MATCHES, account_subject, normalize, take_share, unescape_slack
 from commands.pipeline import deal_rows
 from commands.registry import Command, CommandContext, ParseContext, Subject, UsageError, register
 from commands.rendering import Message
 from metrics.money import total, with_amount_rc
 from metrics.retention import arr_on
-from storage.deal_queries import exact_account_sql
+from storage.deal_queries import accounts_containing_sql, exact_accounts_sql
 from storage.models import Account, User
 from storage.queries import load_deals, load_health, load_subscriptions
 
@@ -29,10 +30,29 @@ def parse(text: str, ctx: ParseContext) -> tuple[AccountArgs, Subject]:
     rest, _share = take_share(text)
     if not normalize(rest):
         raise UsageError("say which account, e.g. `/account acme`")
-    # An exact name or CRM id by index first; anything else goes through the shared lookup.
-    account = exact_account_sql(ctx.session, unescape_slack(normalize(rest)))
-    subject = Subject("account", account.id, account.name) if account else account_subject(rest, ctx.session)
+    name = unescape_slack(normalize(rest))
+    # An exact name or CRM id by index first (SQLite); elsewhere the shared lookup decides.
+    exact = exact_accounts_sql(ctx.session, name)
+    if exact is None:
+        subject = account_subject(rest, ctx.session)
+    elif len(exact) == 1:
+        subject = Subject("account", exact[0].id, exact[0].name)
+    else:
+        subject = _by_part_of_name(ctx.session, name)
     return AccountArgs(account_id=int(subject.value or 0)), subject
+
+
+def _by_part_of_name(session: Session, name: str) -> Subject:
+    """`commands.arguments.find_one_account` once no exact match is found, without repeating its
+    exact lookup (a scan of every account's lower-cased name): the same search, the same errors."""
+    matches = accounts_containing_sql(session, name, limit=20)
+    if not matches:
+        raise UsageError(f"no account matches “{name}”")
+    if len(matches) > 1:
+        names = ", ".join(a.name for a in matches[:MAX_LISTED_MATCHES])
+        more = f" and {len(matches) - MAX_LISTED_MATCHES} more" if len(matches) > MAX_LISTED_MATCHES else ""
+        raise UsageError(f"“{name}” matches several accounts ({names}{more}); be more specific")
+    return Subject("account", matches[0].id, matches[0].name)
 
 
 def run(args: AccountArgs, ctx: CommandContext) -> Message:

@@ -11,14 +11,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-import pandas as pd
-
 from commands import reply
 from commands.arguments import normalize, take_share, unescape_slack
 from commands.registry import Command, CommandContext, ParseContext, Subject, UsageError, register
 from commands.rendering import Message, Mrkdwn, format_date, money
-from storage.deal_queries import find_deals_fast
-from storage.queries import load_history
+from storage.deal_queries import card_history_rows, deal_card_rows, find_deal_ids
 
 CARD_LIMIT = 5
 SEARCH_LIMIT = 50
@@ -61,12 +58,14 @@ class DealCard:
 
 
 def run(args: DealArgs, ctx: CommandContext) -> Message:
-    found = find_deals_fast(ctx.session, ctx.scope, args.text, limit=SEARCH_LIMIT)
-    shown = found.head(CARD_LIMIT)
-    history = (
-        load_history(ctx.session, ctx.scope, deal_ids=[int(i) for i in shown["id"]]) if len(shown) else pd.DataFrame()
-    )
-    cards = [_card(row, history, ctx) for row in shown.to_dict("records")]
+    # Up to SEARCH_LIMIT matches are counted; only the CARD_LIMIT shown are read in full, as plain
+    # rows (a DataFrame's fixed cost was most of a rep's answer).
+    found = find_deal_ids(ctx.session, ctx.scope, args.text, limit=SEARCH_LIMIT)
+    shown = deal_card_rows(ctx.session, ctx.scope, found[:CARD_LIMIT])
+    history: dict[int, list[dict[str, Any]]] = {}
+    for change in card_history_rows(ctx.session, ctx.scope, [row["id"] for row in shown]):
+        history.setdefault(change["deal_id"], []).append(change)
+    cards = [_card(row, history.get(row["id"], []), ctx) for row in shown]
     more = len(found) - len(cards)
     return reply.answer(
         ctx,
@@ -80,14 +79,15 @@ def run(args: DealArgs, ctx: CommandContext) -> Message:
     )
 
 
-def _card(row: dict[str, Any], history: pd.DataFrame, ctx: CommandContext) -> DealCard:
-    today = pd.Timestamp(ctx.today)
+def _card(row: dict[str, Any], history: list[dict[str, Any]], ctx: CommandContext) -> DealCard:
+    """A card from a `deal_card_rows` row and the deal's changes, oldest first."""
+    today = ctx.today
     close = _day(row.get("close_date"))
     activity = _day(row.get("last_activity_at"))
     entered = _day(row.get("stage_entered_at"))
     is_closed = bool(row.get("is_closed"))
     amount = _amount(row.get("amount"), row.get("currency"), ctx) if ctx.scope.show_amounts else Mrkdwn("hidden")
-    own = history[history["deal_id"] == row["id"]].tail(HISTORY_PER_DEAL) if len(history) else history
+    probability = row.get("probability")
     return DealCard(
         name=str(row.get("name") or "(unnamed deal)"),
         crm_url=row.get("crm_url") if isinstance(row.get("crm_url"), str) else None,
@@ -95,21 +95,21 @@ def _card(row: dict[str, Any], history: pd.DataFrame, ctx: CommandContext) -> De
         owner_name=_text(row.get("owner_name")),
         amount=amount,
         stage=str(row.get("stage") or "—"),
-        probability=None if pd.isna(row.get("probability")) else float(row["probability"]),
+        probability=None if probability is None else float(probability),
         forecast_category=_text(row.get("forecast_category")),
         close_date=close,
-        days_overdue=(today.date() - close).days if close and not is_closed and close < today.date() else None,
+        days_overdue=(today - close).days if close and not is_closed and close < today else None,
         is_closed=is_closed,
         is_won=bool(row.get("is_won")),
-        days_in_stage=(today.date() - entered).days if entered and not is_closed else None,
+        days_in_stage=(today - entered).days if entered and not is_closed else None,
         last_activity=activity,
-        days_since_activity=(today.date() - activity).days if activity else None,
-        history=[_change(h, ctx) for h in reversed(own.to_dict("records"))] if len(own) else [],
+        days_since_activity=(today - activity).days if activity else None,
+        history=[_change(h, ctx) for h in reversed(history[-HISTORY_PER_DEAL:])],
     )
 
 
 def _amount(value: Any, currency: Any, ctx: CommandContext) -> Mrkdwn:
-    if value is None or pd.isna(value):
+    if value is None:
         return Mrkdwn("n/a")
     code = currency if isinstance(currency, str) and currency else ctx.config.reporting_currency
     own = money(float(value), code)
@@ -133,7 +133,7 @@ def _change(row: dict[str, Any], ctx: CommandContext) -> Mrkdwn:
 def _value(field: str, value: Any, ctx: CommandContext) -> str:
     from commands.rendering import escape_mrkdwn
 
-    if value is None or (isinstance(value, float) and pd.isna(value)) or value == "":
+    if value is None or value == "":
         return "—"
     if field == "amount":
         try:
@@ -168,9 +168,7 @@ def _label(text: str, limit: int = 75) -> str:
 
 
 def _day(value: Any) -> date | None:
-    """A date from a pandas/ISO value; None for missing (NaT is a datetime, so check it first)."""
-    if value is None or value is pd.NaT or (isinstance(value, float) and pd.isna(value)):
-        return None
+    """The day of a `deal_card_rows` date or timestamp; None for missing."""
     if isinstance(value, datetime):
         return value.date()
     return value if isinstance(value, date) else None

@@ -10,13 +10,15 @@ of `accounts`, and each deal only probes that set), then the full rows for those
 
 from __future__ import annotations
 
+import math
+from datetime import date, datetime
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import ColumnElement, Integer, Select, and_, cast, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from storage.models import Account, Deal
+from storage.models import Account, Deal, DealHistory, User
 from storage.queries import DEAL_COLUMNS, load_deals
 from storage.scope import Scope
 
@@ -78,42 +80,189 @@ def _matching_ids(session: Session, scope: Scope, needle: str, limit: int) -> li
     """Ids of the first `limit` deals whose name or account name contains `needle`, in reply order."""
     dialect = session.get_bind().dialect.name
     lowered = needle.lower()
-    accounts = select(Account.id).where(_contains(Account.name, lowered, dialect))
-    stmt = _scoped(
-        select(Deal.id).where(
-            Deal.removed_at.is_(None),
-            or_(_contains(Deal.name, lowered, dialect), Deal.account_id.in_(accounts.scalar_subquery())),
-        ),
-        scope,
-    )
+    owners = scope.owner_ids
+    if owners is not None and len(owners) <= OWNER_INDEX_MAX_OWNERS:
+        # A rep's ~1,000 deals each look up their own account by primary key (9 ms on 1M deals);
+        # the set of matching accounts below reads every account's name (130 ms on 250k). Outer:
+        # a deal without an account still matches by its own name, as with IN.
+        stmt = _scoped(
+            select(Deal.id)
+            .outerjoin(Account, Account.id == Deal.account_id)
+            .where(
+                Deal.removed_at.is_(None),
+                or_(_contains(Deal.name, lowered, dialect), _contains(Account.name, lowered, dialect)),
+            ),
+            scope,
+        )
+    else:
+        accounts = select(Account.id).where(_contains(Account.name, lowered, dialect))
+        stmt = _scoped(
+            select(Deal.id).where(
+                Deal.removed_at.is_(None),
+                or_(_contains(Deal.name, lowered, dialect), Deal.account_id.in_(accounts.scalar_subquery())),
+            ),
+            scope,
+        )
     # Ordering by an expression, not the bare column, keeps SQLite from walking ix_deals_open_close_date
     # for the order and fetching every deal at random; a scan plus a top-`limit` sort is ~4x faster.
     stmt = stmt.order_by(cast(Deal.is_closed, Integer), Deal.amount.desc(), Deal.id).limit(limit)
     return [int(i) for i in session.scalars(stmt)]
 
 
-def find_deals_fast(session: Session, scope: Scope, text: str, limit: int = 10) -> pd.DataFrame:
-    """`storage.queries.find_deals`, found in two steps (see the module docstring)."""
+def find_deal_ids(session: Session, scope: Scope, text: str, limit: int = 10) -> list[int]:
+    """The ids of `find_deals_fast`'s rows, in its order: enough to count the matches and load only
+    the rows a reply shows."""
     needle = text.strip()
     if not needle:
-        return load_deals(session, scope, deal_ids=[])
-    ids = _exact_ids(session, scope, needle, limit) or _matching_ids(session, scope, needle, limit)
+        return []
+    return _exact_ids(session, scope, needle, limit) or _matching_ids(session, scope, needle, limit)
+
+
+def load_deals_in_order(session: Session, scope: Scope, ids: list[int]) -> pd.DataFrame:
+    """`load_deals` rows (`DEAL_COLUMNS`) of `ids`, in the order of `ids`."""
     found = load_deals(session, scope, deal_ids=ids)
     position = {deal_id: index for index, deal_id in enumerate(ids)}
     order = found["id"].map(lambda i: position[int(i)]).sort_values(kind="stable").index
     return found.loc[order].reset_index(drop=True)[list(DEAL_COLUMNS)]
 
 
-def exact_account_sql(session: Session, name: str) -> Account | None:
-    """The one account `commands.arguments.find_one_account` finds by exact match: CRM id equal to
-    `name`, or lower-cased name equal to `name.casefold()`; None when there is none or more than one
-    (that function then tries a unique part of a name). It scans every account for the lower-cased
-    name (120 ms on 250k accounts); on SQLite the matches are ASCII-case variants of the folded name,
-    which sort between its upper- and lower-case forms, so `ix_accounts_name` finds them."""
+# --- a deal card's rows, without pandas ----------------------------------------------------------
+# `load_deals` / `load_history` build a DataFrame and convert every column (~15 ms each, whatever the
+# row count); a reply shows at most five deals and fifteen changes. These give the same values the
+# card reads from those frames: dates and timestamps as `date` / `datetime` (None when unset or
+# unreadable, as NaT), money and probability as float (None when unset), flags as bool.
+
+CARD_DATE_COLUMNS = frozenset({"close_date", "created_at", "last_activity_at", "stage_entered_at"})
+CARD_FLOAT_COLUMNS = frozenset({"amount", "probability"})
+CARD_BOOL_COLUMNS = frozenset({"is_closed", "is_won"})
+HISTORY_CARD_COLUMNS = ("deal_id", "field", "old_value", "new_value", "changed_at")
+
+
+def as_datetime(value: Any) -> datetime | date | None:
+    """A database date or timestamp as Python's: SQLite gives ISO text, PostgreSQL date/datetime."""
+    if value is None or isinstance(value, date):
+        return value
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def _card_value(name: str, value: Any) -> Any:
+    if name in CARD_DATE_COLUMNS:
+        return as_datetime(value)
+    if name in CARD_FLOAT_COLUMNS:
+        number = None if value is None else float(value)
+        return None if number is None or math.isnan(number) else number  # NaN: missing, as pd.isna says
+    if name in CARD_BOOL_COLUMNS:
+        return bool(value)
+    return value
+
+
+def _deal_card_select() -> Select[Any]:
+    columns = {"account_name": Account.name, "owner_name": User.name}
+    stmt = select(*(columns.get(name) or getattr(Deal, name) for name in DEAL_COLUMNS))
+    stmt = stmt.select_from(Deal).outerjoin(Account, Account.id == Deal.account_id)
+    return stmt.outerjoin(User, User.id == Deal.owner_id).where(Deal.removed_at.is_(None))
+
+
+def deal_card_rows(session: Session, scope: Scope, ids: list[int]) -> list[dict[str, Any]]:
+    """`load_deals_in_order(...)` as plain dicts (`DEAL_COLUMNS`; see the section comment)."""
+    if not ids:
+        return []
+    stmt = _scoped_by_owner(_deal_card_select().where(Deal.id.in_(sorted(set(ids)))), scope)
+    result = session.connection().execute(stmt)
+    try:
+        raw = result.cursor.fetchall()  # the DBAPI's values: no per-row type processing
+    finally:
+        result.close()
+    rows = {row[0]: {n: _card_value(n, v) for n, v in zip(DEAL_COLUMNS, row, strict=True)} for row in raw}
+    return [rows[i] for i in ids if i in rows]
+
+
+def card_history_rows(session: Session, scope: Scope, deal_ids: list[int]) -> list[dict[str, Any]]:
+    """`load_history(session, scope, deal_ids=...)` as plain dicts, oldest first (`changed_at` a
+    datetime)."""
+    if not deal_ids:
+        return []
+    stmt = (
+        select(*(getattr(DealHistory, name) for name in HISTORY_CARD_COLUMNS))
+        .join(Deal, Deal.id == DealHistory.deal_id)
+        .where(Deal.removed_at.is_(None), DealHistory.deal_id.in_(sorted(set(deal_ids))))
+        .order_by(DealHistory.changed_at, DealHistory.id)
+    )
+    result = session.connection().execute(_scoped_by_owner(stmt, scope))
+    try:
+        raw = result.cursor.fetchall()
+    finally:
+        result.close()
+    return [{**dict(zip(HISTORY_CARD_COLUMNS, row, strict=True)), "changed_at": as_datetime(row[-1])} for row in raw]
+
+
+def _scoped_by_owner(stmt: Select[Any], scope: Scope) -> Select[Any]:
+    """The scope as `storage.queries` filters it (a plain owner IN list: these read a few ids)."""
+    if scope.is_everyone:
+        return stmt
+    if not scope.owner_ids:
+        return stmt.where(false())
+    return stmt.where(Deal.owner_id.in_(sorted(scope.owner_ids)))
+
+
+def find_deals_fast(session: Session, scope: Scope, text: str, limit: int = 10) -> pd.DataFrame:
+    """`storage.queries.find_deals`, found in two steps (see the module docstring)."""
+    if not text.strip():
+        return load_deals(session, scope, deal_ids=[])
+    return load_deals_in_order(session, scope, find_deal_ids(session, scope, text, limit))
+
+
+def _case_variant_ranges(folded: str, letters: int = 4) -> list[tuple[str, str]]:
+    """(low, high) pairs whose BETWEEN ranges hold every ASCII-case variant of `folded`. One range
+    (upper..lower of the whole text) spans most of the alphabet ("HOLDINGS".."holdings" holds every
+    name from "I" to "h", 2/3 of the accounts); spelling out the case of the first `letters` ASCII
+    letters gives at most 2**letters ranges, each as narrow as that prefix (a variant keeps its length)."""
+    end, seen = len(folded), 0
+    for index, char in enumerate(folded):
+        if "a" <= char <= "z":
+            if seen == letters:
+                end = index
+                break
+            seen += 1
+    prefixes = [""]
+    for char in folded[:end]:
+        cases = (char.upper(), char) if "a" <= char <= "z" else (char,)
+        prefixes = [prefix + case for prefix in prefixes for case in cases]
+    rest = folded[end:]
+    return [(prefix + _ascii_upper(rest), prefix + rest) for prefix in prefixes]
+
+
+def exact_accounts_sql(session: Session, name: str) -> list[Account] | None:
+    """The accounts `commands.arguments.find_one_account` matches exactly: CRM id equal to `name`, or
+    lower-cased name equal to `name.casefold()` (at most two of each; one means that account, more
+    or none send that function on to a unique part of a name). None on other databases than SQLite,
+    or for an empty name: the shared lookup decides. Its `lower(name) = ?` reads every account (120 ms
+    on 250k); SQLite's lower() folds ASCII only, so the matches are ASCII-case variants of the folded
+    name, which `ix_accounts_name` finds through `_case_variant_ranges`."""
     folded = name.casefold()
     if session.get_bind().dialect.name != "sqlite" or not name:
         return None
-    same_name = and_(Account.name.between(_ascii_upper(folded), folded), func.lower(Account.name) == folded)
+    in_ranges = or_(*(Account.name.between(low, high) for low, high in _case_variant_ranges(folded)))
+    same_name = and_(in_ranges, func.lower(Account.name) == folded)
     found = {a.id: a for a in session.scalars(select(Account).where(same_name).limit(2))}
     found.update((a.id, a) for a in session.scalars(select(Account).where(Account.crm_id == name).limit(2)))
-    return next(iter(found.values())) if len(found) == 1 else None
+    return list(found.values())
+
+
+def exact_account_sql(session: Session, name: str) -> Account | None:
+    """The one account `exact_accounts_sql` finds; None when there is none, more than one, or the
+    database is not SQLite."""
+    found = exact_accounts_sql(session, name)
+    return found[0] if found is not None and len(found) == 1 else None
+
+
+def accounts_containing_sql(session: Session, name: str, limit: int) -> list[Account]:
+    """The first `limit` accounts, by name, whose lower-cased name contains `name.casefold()`:
+    `commands.arguments.find_one_account`'s search for a unique part of a name, same SQL. In name
+    order SQLite walks `ix_accounts_name` and stops at the `limit`-th match, quick for a common word."""
+    pattern = f"%{_escape_like(name.casefold())}%"
+    stmt = select(Account).where(func.lower(Account.name).like(pattern, escape="\\")).order_by(Account.name)
+    return list(session.scalars(stmt.limit(limit)))
