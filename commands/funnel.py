@@ -10,7 +10,6 @@ from typing import Any
 
 from commands import reply
 from commands.arguments import reject_extra, split_words
-from commands.pipeline import deal_rows
 from commands.registry import Command, CommandContext, ParseContext, Subject, register
 from commands.rendering import Message
 from commands.shared_numbers import shared_numbers
@@ -19,11 +18,11 @@ from metrics.velocity import (
     Velocity,
     funnel_from_changes,
     median_days_from_stays,
-    stage_conversion_from_reach,
+    source_rows_from_totals,
+    stage_conversion_rows,
     velocity_from_totals,
 )
-from metrics.volume import by_source_from_totals
-from storage.funnel_queries import deal_totals_sql, pipeline_stage_rows_sql, stage_change_rows_sql, won_cycles_sql
+from storage.funnel_queries import deal_totals_rows, pipeline_stage_rows_sql, stage_change_rows_sql, won_cycles_sql
 
 
 @dataclass(frozen=True)
@@ -61,10 +60,11 @@ class FunnelNumbers:
 
 def funnel_numbers(ctx: CommandContext, period: Period) -> FunnelNumbers:
     """What the reply shows, from aggregates in SQL (`storage.funnel_queries`): the same numbers
-    `stage_conversion`, `time_in_stage`, `velocity` and `by_source` give on the loaded frames."""
+    `stage_conversion`, `time_in_stage`, `velocity` and `by_source` give on the loaded frames. The
+    small results stay plain rows (a rep's has a few dozen): DataFrames cost more than the queries."""
     session, scope, config = ctx.session, ctx.scope, ctx.config
     start, end, until = period.start, period.end, period.end_exclusive_datetime
-    totals = deal_totals_sql(session, scope, start, end, config)
+    totals = deal_totals_rows(session, scope, start, end, config)
     cycles = won_cycles_sql(session, scope, start, end)
     names = [s.name for s in config.stages]
     changes = stage_change_rows_sql(session, scope, until=until, stages=names)
@@ -73,13 +73,13 @@ def funnel_numbers(ctx: CommandContext, period: Period) -> FunnelNumbers:
     medians = median_days_from_stays(stays)
     stages = [
         {**row, "median_days": medians.get(row["stage"])}
-        for row in deal_rows(stage_conversion_from_reach(reach, config))
+        for row in stage_conversion_rows(reach, config)
         if row["reached"] or row["stage"] in medians
     ]
     return FunnelNumbers(
         stages=stages,
         speed=velocity_from_totals(totals, cycles, period=period, config=config),
-        sources=deal_rows(by_source_from_totals(totals, config)),
+        sources=source_rows_from_totals(totals, config),
     )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,7 @@ from sqlalchemy import (
     Integer,
     Select,
     and_,
+    bindparam,
     case,
     cast,
     false,
@@ -47,72 +49,118 @@ from storage.scope import Scope
 OPEN, CREATED, WON, LOST = "open", "created", "won", "lost"
 
 
-def _scoped(stmt: Select[Any], scope: Scope) -> Select[Any]:
+# The statements are built once per shape (dialect, stages, rates, kind of scope) with the dates and
+# owners as bound parameters: building them took ~5 ms of a rep's ~20 ms answer (SQLAlchemy builds
+# an expression per CASE branch and union part), and a built statement also skips the cache-key walk.
+START = bindparam("start", type_=Deal.close_date.type)
+END = bindparam("end", type_=Deal.close_date.type)
+START_AT = bindparam("start_at", type_=Deal.created_at.type)  # midnight starting `start`
+END_AT = bindparam("end_at", type_=Deal.created_at.type)  # midnight ending `end` (exclusive)
+UNTIL = bindparam("until", type_=DealHistory.changed_at.type)
+OWNERS = bindparam("owners", expanding=True)
+
+EVERYONE, NOBODY, OWNERS_LIST = "everyone", "nobody", "owners"
+
+
+def _scope_kind(scope: Scope) -> str:
     if scope.is_everyone:
+        return EVERYONE
+    return OWNERS_LIST if scope.owner_ids else NOBODY
+
+
+def _params(scope: Scope, start: date | None = None, end: date | None = None, **values: Any) -> dict[str, Any]:
+    """Values for the bound parameters: the scope's owners, the period's days and midnights."""
+    params = dict(values)
+    if scope.owner_ids:
+        params["owners"] = sorted(scope.owner_ids)
+    if start is not None and end is not None:
+        params.update(start=start, end=end, start_at=_midnight(start), end_at=_midnight(end) + timedelta(days=1))
+    return params
+
+
+def _scoped(stmt: Select[Any], scope_kind: str) -> Select[Any]:
+    if scope_kind == EVERYONE:
         return stmt
-    if not scope.owner_ids:
+    if scope_kind == NOBODY:
         return stmt.where(false())
-    return stmt.where(Deal.owner_id.in_(sorted(scope.owner_ids)))
+    return stmt.where(Deal.owner_id.in_(OWNERS))
 
 
 def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day)
 
 
-def _closed_in(start: date, end: date) -> ColumnElement[bool]:
-    return and_(Deal.is_closed.is_(True), Deal.close_date.between(start, end))
+def _closed_in() -> ColumnElement[bool]:
+    return and_(Deal.is_closed.is_(True), Deal.close_date.between(START, END))
 
 
-def _created_in(start: date, end: date) -> ColumnElement[bool]:
-    return and_(Deal.created_at >= _midnight(start), Deal.created_at < _midnight(end) + timedelta(days=1))
+def _created_in() -> ColumnElement[bool]:
+    return and_(Deal.created_at >= START_AT, Deal.created_at < END_AT)
 
 
-def _pipeline_parts(start: date, end: date) -> list[ColumnElement[bool]]:
+def _pipeline_parts() -> list[ColumnElement[bool]]:
     """The rows `load_pipeline_deals` returns (open, or closing in the period, or created in it) as
     three disjoint conditions, each a prefix of an index (owner, open flag, close date / creation):
     OR-ed, SQLite reads every deal of the scope; UNION ALL-ed, only the matching ones, mostly from
     ix_deals_owner_open without touching the table."""
     closed = Deal.is_closed.is_(True)
-    outside = or_(Deal.close_date.is_(None), Deal.close_date < start, Deal.close_date > end)
-    return [Deal.is_closed.is_(False), _closed_in(start, end), and_(closed, outside, _created_in(start, end))]
+    outside = or_(Deal.close_date.is_(None), Deal.close_date < START, Deal.close_date > END)
+    return [Deal.is_closed.is_(False), _closed_in(), and_(closed, outside, _created_in())]
 
 
-def _pipeline_rows(scope: Scope, start: date, end: date, columns: Sequence[ColumnElement[Any]]) -> Any:
-    """`columns` of the scope's pipeline deals of [start, end], as a subquery."""
-    if scope.is_everyone:
+def _pipeline_rows(scope_kind: str, columns: Sequence[ColumnElement[Any]]) -> Any:
+    """`columns` of the scope's pipeline deals of [START, END], as a subquery."""
+    if scope_kind == EVERYONE:
         # A quarter of the org: one scan in table order (0.3 s on 1M deals) beats fetching each
         # match through the indexes (2.7 s). The cast leaves SQLite no index for the OR to use.
-        closed, created = _pipeline_parts(start, end)[1:]
+        closed, created = _pipeline_parts()[1:]
         anywhere = or_(cast(Deal.is_closed, Integer) == 0, closed, created)
         return select(*columns).where(Deal.removed_at.is_(None), anywhere).subquery()
-    parts = [
-        _scoped(select(*columns).where(Deal.removed_at.is_(None), part), scope) for part in _pipeline_parts(start, end)
-    ]
+    parts = [_scoped(select(*columns).where(Deal.removed_at.is_(None), part), scope_kind) for part in _pipeline_parts()]
     return union_all(*parts).subquery()
 
 
-def deal_totals_sql(session: Session, scope: Scope, start: date, end: date, config: RevbotConfig) -> pd.DataFrame:
-    """Per (source, currency): `{bucket}_count` and `{bucket}_cents` for open deals, deals created in
-    [start, end], and deals won / lost (closed with a close date) in [start, end]. One pass over the
-    scope's deals; the currency is kept so callers can check it has a configured rate."""
-    won = and_(_closed_in(start, end), Deal.is_won.is_(True))
-    lost = and_(_closed_in(start, end), Deal.is_won.is_(False))
-    buckets = {OPEN: Deal.is_closed.is_(False), CREATED: _created_in(start, end), WON: won, LOST: lost}
+TOTAL_COLUMNS = ["source", "currency"] + [f"{b}_{k}" for b in (OPEN, CREATED, WON, LOST) for k in ("count", "cents")]
+
+
+@cache
+def _totals_statement(scope_kind: str, rates: tuple[tuple[str, float], ...]) -> Select[Any]:
+    won = and_(_closed_in(), Deal.is_won.is_(True))
+    lost = and_(_closed_in(), Deal.is_won.is_(False))
+    buckets = {OPEN: Deal.is_closed.is_(False), CREATED: _created_in(), WON: won, LOST: lost}
     flags = [case((condition, 1), else_=0).label(name) for name, condition in buckets.items()]
-    cents = amount_cents(config.fx_rates).label("cents")
-    rows = _pipeline_rows(
-        scope, start, end, [Deal.source.label("source"), Deal.currency.label("currency"), cents, *flags]
-    )
+    cents = amount_cents(dict(rates)).label("cents")
+    rows = _pipeline_rows(scope_kind, [Deal.source.label("source"), Deal.currency.label("currency"), cents, *flags])
     columns: list[ColumnElement[Any]] = [rows.c.source, rows.c.currency]
     for name in buckets:
         flag = rows.c[name]
         columns += [func.sum(flag).label(f"{name}_count"), func.sum(flag * rows.c.cents).label(f"{name}_cents")]
-    stmt = select(*columns).group_by(rows.c.source, rows.c.currency)
-    names = ["source", "currency"] + [f"{b}_{k}" for b in buckets for k in ("count", "cents")]
-    frame = pd.DataFrame.from_records(list(session.execute(stmt).all()), columns=names)
-    for name in names[2:]:
-        frame[name] = pd.to_numeric(frame[name]).fillna(0).astype("int64")
-    return frame
+    return select(*columns).group_by(rows.c.source, rows.c.currency)
+
+
+def deal_totals_rows(
+    session: Session, scope: Scope, start: date, end: date, config: RevbotConfig
+) -> list[dict[str, Any]]:
+    """Per (source, currency): `{bucket}_count` and `{bucket}_cents` (ints) for open deals, deals
+    created in [start, end], and deals won / lost (closed with a close date) in [start, end]. One
+    pass over the scope's deals; the currency is kept so callers can check it has a configured rate."""
+    stmt = _totals_statement(_scope_kind(scope), tuple(sorted(config.fx_rates.items())))
+    # A sum over no amounts is NULL: zero, as the frame's fillna(0) made it.
+    return [
+        {
+            "source": source,
+            "currency": currency,
+            **{n: int(v or 0) for n, v in zip(TOTAL_COLUMNS[2:], sums, strict=True)},
+        }
+        for source, currency, *sums in session.execute(stmt, _params(scope, start, end)).all()
+    ]
+
+
+def deal_totals_sql(session: Session, scope: Scope, start: date, end: date, config: RevbotConfig) -> pd.DataFrame:
+    """`deal_totals_rows` as a frame (counts and cents int64)."""
+    rows = deal_totals_rows(session, scope, start, end, config)
+    frame = pd.DataFrame.from_records(rows, columns=TOTAL_COLUMNS)
+    return frame.astype({name: "int64" for name in TOTAL_COLUMNS[2:]})
 
 
 def _days_between_dates(later: ColumnElement[Any], earlier_timestamp: ColumnElement[Any], dialect: str) -> Any:
@@ -122,16 +170,20 @@ def _days_between_dates(later: ColumnElement[Any], earlier_timestamp: ColumnElem
     return cast(func.julianday(later) - func.julianday(func.date(earlier_timestamp)), Integer)
 
 
+@cache
+def _cycles_statement(scope_kind: str, dialect: str) -> Select[Any]:
+    days = _days_between_dates(Deal.close_date, Deal.created_at, dialect).label("days")
+    stmt = select(days, func.count()).where(
+        Deal.removed_at.is_(None), _closed_in(), Deal.is_won.is_(True), Deal.created_at.is_not(None)
+    )
+    return _scoped(stmt, scope_kind).group_by(days)
+
+
 def won_cycles_sql(session: Session, scope: Scope, start: date, end: date) -> list[tuple[int, int]]:
     """(cycle days, deals) of the deals won in [start, end] with a creation time; days may be
     negative (a close date before creation): callers clip them."""
-    dialect = session.get_bind().dialect.name
-    days = _days_between_dates(Deal.close_date, Deal.created_at, dialect).label("days")
-    stmt = select(days, func.count()).where(
-        Deal.removed_at.is_(None), _closed_in(start, end), Deal.is_won.is_(True), Deal.created_at.is_not(None)
-    )
-    stmt = _scoped(stmt, scope).group_by(days)
-    return [(int(d), int(n)) for d, n in session.execute(stmt).all() if d is not None]
+    stmt = _cycles_statement(_scope_kind(scope), session.get_bind().dialect.name)
+    return [(int(d), int(n)) for d, n in session.execute(stmt, _params(scope, start, end)).all() if d is not None]
 
 
 def _stage_code(column: ColumnElement[Any], stages: Sequence[str]) -> ColumnElement[Any]:
@@ -148,11 +200,11 @@ def _epoch_millis(column: ColumnElement[Any], dialect: str) -> ColumnElement[Any
     return cast(func.round(func.julianday(column) * 86_400_000), BigInteger)
 
 
-def _numeric_frame(session: Session, stmt: Select[Any], columns: Sequence[str]) -> pd.DataFrame:
+def _numeric_frame(session: Session, stmt: Select[Any], params: dict[str, Any], columns: Sequence[str]) -> pd.DataFrame:
     """Run `stmt` (numbers only; NULL becomes NaN) into a float64 frame straight from the DBAPI
     cursor: building SQLAlchemy rows and a DataFrame from them costs ~10 µs a row, which for an
     org's ~4M stage changes is most of the answer time."""
-    result = session.connection().execute(stmt)
+    result = session.connection().execute(stmt, params)
     try:
         rows = result.cursor.fetchall()
     finally:
@@ -161,20 +213,38 @@ def _numeric_frame(session: Session, stmt: Select[Any], columns: Sequence[str]) 
     return pd.DataFrame(values.reshape(len(rows), len(columns)), columns=list(columns))
 
 
-def stage_change_rows_sql(session: Session, scope: Scope, *, until: datetime, stages: Sequence[str]) -> pd.DataFrame:
-    """Every stage change before `until` of the scope's deals, narrow and numeric: deal_id, id,
-    old and new (positions in `stages`, len(stages) for other values), at (epoch millis). Unordered:
-    `metrics.velocity.funnel_from_changes` sorts them (an ORDER BY here costs a sort in SQLite
-    for any scope but everyone's)."""
-    dialect = session.get_bind().dialect.name
-    stmt = _stage_history(scope, until).with_only_columns(
+@cache
+def _stage_changes_statement(scope_kind: str, dialect: str, stages: tuple[str, ...]) -> Select[Any]:
+    return _stage_history(scope_kind).with_only_columns(
         DealHistory.deal_id,
         DealHistory.id,
         _stage_code(DealHistory.old_value, stages),
         _stage_code(DealHistory.new_value, stages),
         _epoch_millis(DealHistory.changed_at, dialect),
     )
-    return _numeric_frame(session, stmt, ["deal_id", "id", "old", "new", "at"]).astype("int64")
+
+
+def stage_change_rows_sql(session: Session, scope: Scope, *, until: datetime, stages: Sequence[str]) -> pd.DataFrame:
+    """Every stage change before `until` of the scope's deals, narrow and numeric: deal_id, id,
+    old and new (positions in `stages`, len(stages) for other values), at (epoch millis). Unordered:
+    `metrics.velocity.funnel_from_changes` sorts them (an ORDER BY here costs a sort in SQLite
+    for any scope but everyone's)."""
+    stmt = _stage_changes_statement(_scope_kind(scope), session.get_bind().dialect.name, tuple(stages))
+    frame = _numeric_frame(session, stmt, _params(scope, until=until), ["deal_id", "id", "old", "new", "at"])
+    return frame.astype("int64")
+
+
+@cache
+def _pipeline_stages_statement(scope_kind: str, dialect: str, stages: tuple[str, ...]) -> Select[Any]:
+    rows = _pipeline_rows(
+        scope_kind,
+        [
+            Deal.id.label("id"),
+            _stage_code(Deal.stage, stages).label("stage"),
+            _epoch_millis(Deal.created_at, dialect).label("created"),
+        ],
+    )
+    return select(rows.c.id, rows.c.stage, rows.c.created)
 
 
 def pipeline_stage_rows_sql(
@@ -182,31 +252,22 @@ def pipeline_stage_rows_sql(
 ) -> pd.DataFrame:
     """The pipeline deals of [start, end] (`storage.queries.load_pipeline_deals`' rows): id, stage
     (position in `stages`), created (epoch millis as float64, NaN when unknown)."""
-    dialect = session.get_bind().dialect.name
-    rows = _pipeline_rows(
-        scope,
-        start,
-        end,
-        [
-            Deal.id.label("id"),
-            _stage_code(Deal.stage, stages).label("stage"),
-            _epoch_millis(Deal.created_at, dialect).label("created"),
-        ],
-    )
-    stmt = select(rows.c.id, rows.c.stage, rows.c.created)
-    return _numeric_frame(session, stmt, ["id", "stage", "created"]).astype({"id": "int64", "stage": "int64"})
+    stmt = _pipeline_stages_statement(_scope_kind(scope), session.get_bind().dialect.name, tuple(stages))
+    frame = _numeric_frame(session, stmt, _params(scope, start, end), ["id", "stage", "created"])
+    return frame.astype({"id": "int64", "stage": "int64"})
 
 
-def _stage_history(scope: Scope, until: datetime) -> Select[Any]:
-    stmt = (
-        select(DealHistory.id)
-        .join(Deal, Deal.id == DealHistory.deal_id)
-        # Nearly every change is before `until`: the coalesce keeps SQLite from walking
-        # ix_deal_history_changed and fetching each row at random (2-3x slower than a scan).
-        .where(
-            Deal.removed_at.is_(None),
-            DealHistory.field == "stage",
-            func.coalesce(DealHistory.changed_at, DealHistory.changed_at) < until,
+def _stage_history(scope_kind: str) -> Select[Any]:
+    # Nearly every change is before `until`: the coalesce keeps SQLite from walking
+    # ix_deal_history_changed and fetching each row at random (2-3x slower than a scan).
+    conditions = (DealHistory.field == "stage", func.coalesce(DealHistory.changed_at, DealHistory.changed_at) < UNTIL)
+    if scope_kind == EVERYONE:
+        return (
+            select(DealHistory.id)
+            .join(Deal, Deal.id == DealHistory.deal_id)
+            .where(Deal.removed_at.is_(None), *conditions)
         )
-    )
-    return _scoped(stmt, scope)
+    # The scope's deal ids as a list: SQLite then reads their changes in deal id order, pages in
+    # file order (a join visits them in owner-index order): 30% less time for a rep on 1M deals.
+    deals = _scoped(select(Deal.id).where(Deal.removed_at.is_(None)), scope_kind)
+    return select(DealHistory.id).where(DealHistory.deal_id.in_(deals.scalar_subquery()), *conditions)
