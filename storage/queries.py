@@ -25,7 +25,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Select, and_, case, false, func, or_, select, true, type_coerce
+from sqlalchemy import ColumnElement, Select, and_, case, false, func, or_, select, text, true, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
@@ -739,7 +739,7 @@ def pipeline_groups_sql(
     # the period started (a closed deal created in the period closed on or after its start). As one
     # `open OR closed-since` filter the planner reads every deal the owner ever had.
     ranges = (
-        (False, grouped(open_flags).where(Deal.removed_at.is_(None), Deal.is_closed == false())),
+        (False, grouped(open_flags).where(Deal.removed_at.is_(None), _open_deals(session, scope))),
         (True, grouped(closed_flags).where(
             Deal.removed_at.is_(None), Deal.is_closed == true(), Deal.close_date >= start
         )),
@@ -851,7 +851,7 @@ def top_stalled_rows_sql(
     currency first, as `metrics.pipeline.stalled_deals` ranks them, as `deal_records`. Count them
     with the rollup."""
     ranked = _scoped(select(Deal.id), scope, Deal.owner_id).where(
-        Deal.removed_at.is_(None), Deal.is_closed == false(), stalled_condition(today, rules, stage_medians)
+        Deal.removed_at.is_(None), _open_deals(session, scope), stalled_condition(today, rules, stage_medians)
     )
     return _top_rows(session, ranked.order_by(_amount_rc(fx_rates).desc(), Deal.id).limit(limit))
 
@@ -891,48 +891,32 @@ def deal_records(session: Session, deal_ids: Sequence[int]) -> list[dict[str, An
     return records
 
 
-SMALL_BOOK_ROWS = 20_000  # open deals up to which reading every entry time beats a query per stage
-
-
 def stage_age_medians_sql(session: Session, scope: Scope, *, today: date) -> dict[str, float]:
-    """`metrics.pipeline.stage_age_medians` of the open deals in scope without loading them: per
-    stage, a count, then the one or two middle `stage_entered_at` values (days in stage only grow as
-    the entry time falls, so the middle entries give the median days). A rep's or a team's book is
-    read whole in one statement (cheaper than a statement per stage); a bigger one asks SQL for the
-    middle entries of each stage."""
-    base = _scoped(
-        select(Deal.stage).where(
-            Deal.removed_at.is_(None), Deal.is_closed == false(), Deal.stage_entered_at.is_not(None)
+    """`metrics.pipeline.stage_age_medians` of the open deals in scope: their stage and entry time,
+    two narrow columns (a whole org's 200k open deals in well under a second), sorted per stage in
+    Python. Asking SQL for each stage's middle rows instead (`ORDER BY … OFFSET`) cost a pass over
+    every deal per stage: 14 s for a million-deal org."""
+    stmt = _scoped(
+        select(Deal.stage, _raw(Deal.stage_entered_at, "stage_entered_at")).where(
+            Deal.removed_at.is_(None), _open_deals(session, scope), Deal.stage_entered_at.is_not(None)
         ),
         scope,
         Deal.owner_id,
     )
-    counts = session.execute(base.with_only_columns(Deal.stage, func.count()).group_by(Deal.stage)).all()
-    if sum(count for _, count in counts) <= SMALL_BOOK_ROWS:
-        entries: dict[str, list[Any]] = {}
-        for stage, entered in session.execute(
-            base.with_only_columns(Deal.stage, _raw(Deal.stage_entered_at, "stage_entered_at"))
-        ):
-            if stage is not None:
-                entries.setdefault(str(stage), []).append(entered)
-        middles = {stage: _middle(sorted(values)) for stage, values in entries.items()}
-    else:
-        middles = {}
-        for stage, count in counts:
-            if stage is None or not count:
-                continue
-            low, high = (count - 1) // 2, count // 2
-            middles[str(stage)] = [
-                row[0]
-                for row in session.execute(
-                    base.with_only_columns(_raw(Deal.stage_entered_at, "stage_entered_at"))
-                    .where(Deal.stage == stage)
-                    .order_by(Deal.stage_entered_at)
-                    .limit(high - low + 1)
-                    .offset(low)
-                )
-            ]
-    return {stage: _mean_days_since(values, today) for stage, values in middles.items()}
+    entries: dict[str, list[Any]] = {}
+    for stage, entered in session.execute(stmt):
+        if stage is not None:
+            entries.setdefault(str(stage), []).append(entered)
+    return {stage: _mean_days_since(_middle(sorted(values)), today) for stage, values in entries.items()}
+
+
+def _open_deals(session: Session, scope: Scope) -> ColumnElement[bool]:
+    """`is_closed` is false. For the whole org on SQLite, written `+is_closed = 0`: otherwise the
+    planner reads the open deals through the `is_closed` index and looks every one of them up in
+    the table (200k lookups), where scanning the covering owner index is three times faster."""
+    if scope.is_everyone and session.get_bind().dialect.name == "sqlite":
+        return text("+deals.is_closed = 0")
+    return Deal.is_closed == false()
 
 
 def _middle(ordered: list[Any]) -> list[Any]:
