@@ -59,7 +59,10 @@ def _utf8(file: Path) -> bool:
     with file.open("rb") as handle:
         try:
             while block := handle.read(_BLOCK_BYTES):
-                decoder.decode(block)
+                # An ASCII block between whole characters is UTF-8 as it stands; checking that
+                # is far cheaper than decoding it (most exports are ASCII but for a few names).
+                if not (block.isascii() and not decoder.getstate()[0]):
+                    decoder.decode(block)
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             return False

@@ -56,9 +56,9 @@ def diff_deals(
         for rows in _stored_rows(connection, quick.columns):
             positions, rows = order.match(rows)
             same = quick.same(rows, positions)
-            diff.matched[positions[same]] = True
+            diff.matched[positions] = True  # a matched row that differs is compared in full below
             diff.unchanged += int(same.sum())
-            suspects.extend(row[0] for row, equal in zip(rows, same, strict=True) if not equal)
+            suspects.extend(rows[i][0] for i in np.flatnonzero(~same))
         chunks = _stored_by_crm_id(connection, select_columns, suspects)
     else:
         chunks = _stored_rows(connection, select_columns, whole=not unique)
@@ -156,13 +156,13 @@ class _InputOrder:
         self.values = incoming.to_numpy(dtype=object)
         self.next = 0
 
-    def match(self, rows: list[tuple]) -> tuple[np.ndarray, list[tuple]]:
+    def match(self, rows: list[tuple]) -> tuple[np.ndarray | slice, list[tuple]]:
         crm_ids = np.empty(len(rows), dtype=object)
         crm_ids[:] = [row[0] for row in rows]
         start, end = self.next, self.next + len(rows)
         if end <= len(self.values) and bool((self.values[start:end] == crm_ids).all()):
             self.next = end
-            return np.arange(start, end), rows
+            return slice(start, end), rows
         found = self.incoming.get_indexer(pd.Index(crm_ids, dtype=object))
         keep = np.flatnonzero(found >= 0)
         if len(keep):

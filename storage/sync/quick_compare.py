@@ -62,8 +62,9 @@ class QuickCompare:
             self.columns.append(column)
             self.values.append(values)
 
-    def same(self, stored: list[tuple], positions: np.ndarray) -> np.ndarray:
-        """For each stored row, whether input row `positions[i]` equals it."""
+    def same(self, stored: list[tuple], positions: np.ndarray | slice) -> np.ndarray:
+        """For each stored row, whether input row `positions[i]` equals it (`positions` may be a
+        slice: the usual re-import lists the deals in stored order, and a slice copies nothing)."""
         incoming = zip(*(values[positions] for values in self.values), strict=True)
         return np.fromiter(map(operator.eq, stored, incoming), dtype=bool, count=len(stored))
 
@@ -78,4 +79,8 @@ def _objects(series: pd.Series, column: str) -> np.ndarray:
         values = np.empty(len(series), dtype=object)
         values[:] = python_values(series, column)
         return values
-    return series.astype(object).where(series.notna(), None).to_numpy(dtype=object, copy=True)
+    values = series.to_numpy(dtype=object, copy=True)  # Python str / int / float / bool
+    missing = pd.isna(values)
+    if missing.any():
+        values[missing] = None
+    return values

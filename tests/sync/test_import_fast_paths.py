@@ -103,3 +103,32 @@ def _read_or_error(path: Path, wanted: list[str]) -> object:
         return type(exc).__name__, str(exc)
     frame = table.frame
     return table.encoding, list(frame.columns), frame.astype(object).to_numpy().tolist()
+
+
+@pytest.mark.parametrize(
+    ("body", "utf8"),
+    [
+        (b"abcdefgh" * 4, True),
+        (b"abcdef\xc3\xa9gh" * 3, True),  # a two-byte character across a block boundary (blocks of 8)
+        (b"abcdefg\xc3\xa9abcdefg", True),  # ... split after its first byte, then an ASCII block
+        (b"abcdefghabcdefgh\x96bc", False),  # ASCII blocks, then a Windows-1252 byte
+        (b"abcdefg\xc3abcdefgh", False),  # a character cut short, the next block ASCII
+        (b"abcdefghabcdefg\xc3", False),  # a character cut short at the end of the file
+    ],
+)
+def test_utf8_check_reads_ascii_blocks_quickly_without_missing_a_bad_byte(tmp_path, monkeypatch, body, utf8):
+    from storage.sync import arrow_csv
+
+    monkeypatch.setattr(arrow_csv, "_BLOCK_BYTES", 8)
+    path = tmp_path / "export.csv"
+    path.write_bytes(body)
+    assert arrow_csv._utf8(path) is utf8
+    assert utf8 == _decodes(body)
+
+
+def _decodes(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
