@@ -944,16 +944,17 @@ def _calendar_day(value: Any) -> date | None:
 
 def pipeline_owner_ids_sql(session: Session, scope: Scope, period: DateRange) -> set[int]:
     """Owners of the deals `load_pipeline_deals` would load (open, closed in the period, created in
-    it), read from the index ranges `pipeline_rollup_sql` uses instead of loading the deals."""
+    it), read from the index ranges `pipeline_groups_sql` uses instead of loading the deals: open
+    deals, then deals closed since the period started (a closed deal created in the period closed
+    after its start). As one `open OR …` filter it read every deal the org ever had."""
     start, end = _bounds(period)
-    stmt = select(Deal.owner_id).distinct().where(
-        Deal.removed_at.is_(None),
-        Deal.owner_id.is_not(None),
-        or_(Deal.is_closed == false(), and_(Deal.is_closed == true(), Deal.close_date >= start)),
-        or_(
-            Deal.is_closed == false(),
-            Deal.close_date <= end,
-            _timestamp_between(Deal.created_at, (start, end)),
+    owners = select(Deal.owner_id).distinct().where(Deal.removed_at.is_(None), Deal.owner_id.is_not(None))
+    ranges = (
+        owners.where(_open_deals(session, scope)),
+        owners.where(
+            Deal.is_closed == true(),
+            Deal.close_date >= start,
+            or_(Deal.close_date <= end, _timestamp_between(Deal.created_at, (start, end))),
         ),
     )
-    return {int(owner) for owner in session.scalars(_scoped(stmt, scope, Deal.owner_id)).all()}
+    return {int(owner) for stmt in ranges for owner in session.scalars(_scoped(stmt, scope, Deal.owner_id))}

@@ -375,3 +375,18 @@ def test_stage_medians_in_sql_match_the_dataframe_medians(org: Engine, config: R
     # Everyone's Proposal deals entered on 2 May, 1 Jun, 30 Jul and 1 Aug: the middle two are 75 and 16
     # days before 15 Aug. Ana's deals 1 and 2 are the same middle two.
     assert medians == {"all": {"Proposal": 45.5}, "ana": {"Proposal": 45.5}}
+
+
+def test_pipeline_owners_are_the_owners_of_the_pipeline_deals(org: Engine) -> None:
+    with transaction(org) as session:
+        for scope in (Scope.everyone(), Scope.of_owners("Ana and Bo", {ANA, BO}), Scope.of_owners("Cy", {CY})):
+            loaded = queries.load_pipeline_deals(session, scope, Q3)
+            assert queries.pipeline_owner_ids_sql(session, scope, Q3) == {int(i) for i in loaded["owner_id"]}
+        # Cy's only deals: one closed before Q3 and one created in Q3 that closes after it
+        session.execute(Deal.__table__.update().where(Deal.id == 5).values(
+            is_closed=True, close_date=date(2026, 6, 1)))  # fmt: skip
+        session.execute(Deal.__table__.update().where(Deal.id == 6).values(
+            created_at=datetime(2026, 7, 10), close_date=date(2026, 10, 5)))  # fmt: skip
+        assert CY in queries.pipeline_owner_ids_sql(session, Scope.everyone(), Q3)
+        session.execute(Deal.__table__.update().where(Deal.id == 6).values(created_at=datetime(2026, 2, 1)))
+        assert CY not in queries.pipeline_owner_ids_sql(session, Scope.everyone(), Q3)
