@@ -32,6 +32,37 @@ def owners(frame: pd.DataFrame, owner_ids: set[int] | None) -> pd.DataFrame:
     return frame[np.isin(column, np.fromiter(owner_ids, dtype="float64", count=len(owner_ids)))]
 
 
+class OwnerRows:
+    """Where each owner's rows are in one `owner_floats` frame, found once: cutting an owner set's
+    rows is then a few lookups and one take instead of a scan of the whole frame per set (a
+    1,000-rep org has 127 teams, and its group frames tens of thousands of rows)."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        owner = frame["owner_id"].to_numpy(dtype="float64", na_value=np.nan)
+        order = np.argsort(owner, kind="stable")  # NaN (no owner) last; each owner's rows in frame order
+        known = int((~np.isnan(owner)).sum())
+        keys, starts = np.unique(owner[order[:known]], return_index=True)
+        ends = np.append(starts[1:], known)[:len(starts)]  # none when no row has an owner
+        self.positions = {float(key): order[start:end] for key, start, end in zip(keys, starts, ends, strict=True)}
+
+    def of(self, owner_ids: set[int]) -> np.ndarray:
+        """The positions of `owner_ids`' rows, in frame order (as `owners` keeps them)."""
+        parts = [self.positions[key] for key in map(float, owner_ids) if key in self.positions]
+        return np.sort(np.concatenate(parts)) if parts else np.empty(0, dtype=np.intp)
+
+    def cut(self, frame: pd.DataFrame, owner_ids: set[int] | None) -> pd.DataFrame:
+        """`owners(frame, owner_ids)` for the frame this index was built from."""
+        return frame if owner_ids is None else frame.iloc[self.of(owner_ids)]
+
+
+def plain_strings(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with its text columns as plain object arrays (missing stays NaN): a team's cut takes
+    rows from each column, and taking from an Arrow-backed `str` column costs a pyarrow call per
+    column per team, most of a 127-team run's cutting."""
+    text = [name for name, dtype in frame.dtypes.items() if isinstance(dtype, pd.StringDtype)]
+    return frame.astype(dict.fromkeys(text, object)) if text else frame
+
+
 def owner_floats(frame: pd.DataFrame) -> pd.DataFrame:
     """`frame` with owner_id as float64 (NaN: no owner), as `owners` reads it."""
     return frame.assign(owner_id=frame["owner_id"].to_numpy(dtype="float64", na_value=np.nan))
@@ -161,10 +192,17 @@ def stage_medians(ages: pd.DataFrame) -> dict[str, float]:
 def stalled_groups(ages: pd.DataFrame, medians: Mapping[str, float], *, config: RevbotConfig) -> pd.DataFrame:
     """The `with_days_in_stage` groups whose deals `metrics.pipeline.stalled_deals` calls stalled
     with these medians: idle, or longer in the stage than `stalled_stage_multiple` × its median."""
-    median = ages["stage"].map(dict(medians)).to_numpy(dtype="float64", na_value=np.nan)
+    return ages[stalled_mask(ages, medians, config=config)]
+
+
+def stalled_mask(ages: pd.DataFrame, medians: Mapping[str, float], *, config: RevbotConfig) -> np.ndarray:
+    """Which rows `stalled_groups` keeps, as a mask (a floor needs only their maxima)."""
+    stages = ages["stage"].to_numpy(dtype=object)
+    median = np.array([medians.get(stage, np.nan) if isinstance(stage, str) else np.nan for stage in stages],
+                      dtype="float64")
     with np.errstate(invalid="ignore"):
         slow = (median > 0) & (ages["days"].to_numpy() > config.pipeline.stalled_stage_multiple * median)
-    return ages[ages["idle"].to_numpy() | slow]
+    return ages["idle"].to_numpy(dtype=bool) | slow
 
 
 def with_stall_days(pool: pd.DataFrame, *, today: date) -> pd.DataFrame:
@@ -201,19 +239,23 @@ def biggest_stalled(pool: pd.DataFrame, medians: Mapping[str, float], *, config:
     return pool.iloc[chosen].assign(stage_median_days=median[chosen], reason=reasons).reset_index(drop=True)
 
 
-def nth_largest(values: pd.Series, n: int) -> int | None:
+def nth_largest(values: np.ndarray, n: int) -> int | None:
     """The n-th largest value, or None when there are fewer than n. The n-th largest group
     maximum bounds the n biggest deals from below: each group maximum is a distinct deal."""
     if len(values) < n:
         return None
-    return int(values.nlargest(n).iloc[-1])
+    # np.partition rather than Series.nlargest: the same value without pandas' per-call set-up (a
+    # run takes two per team).
+    return int(np.partition(values, len(values) - n)[len(values) - n])
 
 
-def floor_for_lists(rollup: pd.DataFrame, stalled: pd.DataFrame, *, top: int, risks: int) -> int | None:
+def floor_for_lists(rollup: pd.DataFrame, stalled_max_cents: np.ndarray, *, top: int, risks: int) -> int | None:
     """The smallest amount (cents) a deal can have and still be in a digest's `top` biggest deals
-    closing this quarter or its `risks` biggest stalled deals; None when every open deal may be."""
-    closing = rollup[~rollup["is_closed"] & rollup["closing"]]
-    floors = [nth_largest(closing["max_cents"], top), nth_largest(stalled["max_cents"], risks)]
+    closing this quarter or its `risks` biggest stalled deals (`stalled_max_cents`: the maxima of
+    the stalled groups); None when every open deal may be."""
+    closing = ~rollup["is_closed"].to_numpy(dtype=bool) & rollup["closing"].to_numpy(dtype=bool)
+    floors = [nth_largest(rollup["max_cents"].to_numpy(dtype="int64")[closing], top),
+              nth_largest(np.asarray(stalled_max_cents, dtype="int64"), risks)]
     return None if None in floors else min(f for f in floors if f is not None)
 
 

@@ -10,7 +10,7 @@ and velocity are defined in docs/digests-and-alerts.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -55,6 +55,7 @@ class WeeklyInputs:
     details: Details | None = None  # deal ids -> DETAIL_COLUMNS, for the listed deals; None: in `pool`
     planned: frozenset[frozenset[int]] = frozenset()  # owner sets whose lists `pool` was read for
     every_target: pd.DataFrame | None = None  # every bookings target of the quarter (org inputs), for team_slice
+    by_owner: Mapping[str, rollups.OwnerRows] = field(default_factory=dict)  # frame name -> its owners' rows
 
 
 @dataclass(frozen=True)
@@ -117,8 +118,8 @@ def _owner_ids(scope: Scope) -> set[int] | None:
 def list_floor(rollup: pd.DataFrame, ages: pd.DataFrame, config: RevbotConfig, *, today: date) -> int | None:
     """The smallest deal (cents) that can appear in a digest's top-deal or risk list, for the
     groups of one owner set; None when any open deal can."""
-    stalled = rollups.stalled_groups(ages, rollups.stage_medians(ages), config=config)
-    return rollups.floor_for_lists(rollup, stalled, top=TOP_DEALS, risks=RISK_DEALS)
+    stalled = rollups.stalled_mask(ages, rollups.stage_medians(ages), config=config)
+    return rollups.floor_for_lists(rollup, ages["max_cents"].to_numpy()[stalled], top=TOP_DEALS, risks=RISK_DEALS)
 
 
 def load_weekly(session: Session, config: RevbotConfig, scope: Scope, *, today: date, team_id: int | None = None,
@@ -151,30 +152,74 @@ def load_weekly(session: Session, config: RevbotConfig, scope: Scope, *, today: 
     changes = rollups.with_later(changes)
     won = read["won"]
     # Per-digest work is a few dozen array sums; prepare every column it reads once, here.
-    rollup, ages, advanced, changes, won = (rollups.owner_floats(f) for f in (rollup, ages, advanced, changes, won))
-    floor, full_owners = _pool_rule([(ids, list_floor(rollups.owners(rollup, ids), rollups.owners(ages, ids), config,
-                                                      today=today)) for ids in [owner_ids, *list_owner_sets]])
-    ids = digest_queries.open_deal_ids_from(session, min_cents=floor, every_deal_of=full_owners, fx_rates=fx,
-                                            owner_ids=owner_ids)
+    rollup, ages, advanced, changes, won = (rollups.plain_strings(rollups.owner_floats(f))
+                                            for f in (rollup, ages, advanced, changes, won))
+    list_owner_sets = list(list_owner_sets)
+    # Inputs cut per team (an org load) index each frame's owners once: a cut is then a take, not a scan.
+    by_owner = {name: rollups.OwnerRows(frame) for name, frame in (
+        ("rollup", rollup), ("ages", ages), ("advanced", advanced), ("close_changes", changes), ("won", won))
+    } if list_owner_sets else {}
+
+    def cut(name: str, frame: pd.DataFrame, ids: set[int] | None) -> pd.DataFrame:
+        return by_owner[name].cut(frame, ids) if name in by_owner else rollups.owners(frame, ids)
+
+    floors = [(ids, list_floor(cut("rollup", rollup, ids), cut("ages", ages, ids), config, today=today))
+              for ids in [owner_ids, *list_owner_sets]]
+    floor, full_owners = floors[0][1], _full_owners(floors)
+    ids = _pool_ids(digest_queries.open_deal_amounts(session, min_cents=_lowest(floors), every_deal_of=full_owners,
+                                                     fx_rates=fx, owner_ids=owner_ids), floors)
     # The listed deals' names come with them: one query for every digest cut from these inputs.
-    pool = rollups.with_stall_days(rollups.owner_floats(prepare_deals(
-        queries.load_deals(session, Scope.everyone(), deal_ids=ids, columns=POOL_COLUMNS), config)), today=today)
+    pool = rollups.with_stall_days(rollups.plain_strings(rollups.owner_floats(prepare_deals(
+        queries.load_deals(session, Scope.everyone(), deal_ids=ids, columns=POOL_COLUMNS), config))), today=today)
     pool.attrs = {}  # prepare_deals' marker: pandas deep-copies attrs on every column read of every digest
     rollups.check_currencies(rollup, config)
     targets = team_targets(session, quarter, team_id=team_id, member_ids=owner_ids)
+    if by_owner:
+        by_owner["pool"] = rollups.OwnerRows(pool)
     return WeeklyInputs(rollup=rollup, ages=ages, advanced=advanced, close_changes=changes, won=won, pool=pool,
-                        pool_floor=floor, pool_owners=full_owners, targets=targets,
-                        planned=frozenset(frozenset(ids) for ids in list_owner_sets),
-                        every_target=queries.load_targets(session, period=quarter) if list_owner_sets else None)
+                        pool_floor=floor, pool_owners=full_owners,
+                        targets=targets, planned=frozenset(frozenset(ids) for ids in list_owner_sets),
+                        every_target=queries.load_targets(session, period=quarter) if list_owner_sets else None,
+                        by_owner=by_owner)
 
 
-def _pool_rule(floors: list[tuple[set[int] | None, int | None]]) -> tuple[int | None, frozenset[int] | None]:
-    """Which open deals to read so that every owner set's lists are complete: those worth at least
-    the lowest floor, plus every open deal of the owner sets with too few groups to bound theirs."""
+Floors = list[tuple[set[int] | None, int | None]]  # (owner set, or None: the whole scope; its list_floor)
+
+
+def _full_owners(floors: Floors) -> frozenset[int] | None:
+    """The owners whose every open deal `pool` holds: those of the sets with too few groups to bound
+    their lists (None: everyone's, when the whole scope has too few)."""
     if any(ids is None and floor is None for ids, floor in floors):
-        return None, None
+        return None
+    return frozenset().union(*(ids for ids, floor in floors if ids is not None and floor is None))
+
+
+def _lowest(floors: Floors) -> int | None:
     known = [floor for _, floor in floors if floor is not None]
-    return (min(known) if known else None), frozenset().union(*(ids for ids, floor in floors if floor is None))
+    return min(known) if known else None
+
+
+def _pool_ids(candidates: pd.DataFrame, floors: Floors) -> list[int]:
+    """The ids of the `open_deal_amounts` rows some owner set's lists can show: worth at least the
+    floor of a set their owner is in (the scope's own floor applies to every deal of the scope), or
+    of an owner whose every deal is read. Each set reads down to its own floor, not the lowest of
+    all: with 127 teams the lowest is small, and a deal of one team below another team's floor can
+    never be listed."""
+    if not any(ids is not None for ids, _ in floors) or _full_owners(floors) is None:
+        return [int(i) for i in candidates["id"]]  # the one scope, or every deal: the SQL already chose
+    scope_floor = floors[0][1] if floors[0][0] is None else None
+    threshold: dict[float, float] = {}
+    for ids, floor in floors:
+        for owner in ids if ids is not None else ():
+            bound = float("-inf") if floor is None else float(floor)
+            threshold[float(owner)] = min(threshold.get(float(owner), float("inf")), bound)
+    default = float("inf") if scope_floor is None else float(scope_floor)
+    owners = candidates["owner_id"].to_numpy(dtype="float64", na_value=np.nan)
+    bounds = np.array([threshold.get(owner, default) for owner in owners.tolist()], dtype="float64")
+    if scope_floor is not None:
+        bounds = np.minimum(bounds, default)
+    keep = candidates["cents"].to_numpy(dtype="float64") >= bounds
+    return [int(i) for i in candidates["id"].to_numpy()[keep]]
 
 
 def deal_details(session: Session, scope: Scope) -> Details:
@@ -199,11 +244,14 @@ def team_slice(org: WeeklyInputs, member_ids: set[int], targets: pd.DataFrame, d
     """One team's weekly inputs cut from the org's: its members' groups and listed-deal rows,
     the same that `load_weekly` reads for a scope of `member_ids`, so the digest comes out identical
     (when `covers` says the org's rows include every deal the team's lists can show)."""
-    def cut(frame: pd.DataFrame) -> pd.DataFrame:
+    def cut(name: str) -> pd.DataFrame:
+        frame = getattr(org, name)
+        if name in org.by_owner:  # the org load indexed its owners' rows
+            return org.by_owner[name].cut(frame, member_ids)
         return rollups.owners(frame, member_ids)  # positions, not labels, are read downstream
 
-    return WeeklyInputs(rollup=cut(org.rollup), ages=cut(org.ages), advanced=cut(org.advanced),
-                        close_changes=cut(org.close_changes), won=cut(org.won), pool=cut(org.pool),
+    return WeeklyInputs(rollup=cut("rollup"), ages=cut("ages"), advanced=cut("advanced"),
+                        close_changes=cut("close_changes"), won=cut("won"), pool=cut("pool"),
                         pool_floor=org.pool_floor, pool_owners=org.pool_owners, targets=targets,
                         details=details or org.details, planned=org.planned)
 

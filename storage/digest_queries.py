@@ -304,20 +304,27 @@ def won_by_day(
     return frame
 
 
-def open_deal_ids_from(
+def open_deal_amounts(
     session: Session, *, min_cents: int | None, every_deal_of: Collection[int] | None, fx_rates: Mapping[str, float],
     owner_ids: Collection[int] | None = None,
-) -> list[int]:
-    """Ids of the open deals worth at least `min_cents`, plus every open deal of the owners in
-    `every_deal_of` (None: of everyone): the candidates for digests' top-deal and risk lists, so
-    only a handful of whole rows is read."""
-    stmt = select(Deal.id).where(Deal.removed_at.is_(None), unindexed(session, "is_closed") == false())
+) -> pd.DataFrame:
+    """id, owner_id and cents of the open deals worth at least `min_cents`, plus every open deal of
+    the owners in `every_deal_of` (None: of everyone): the candidates for digests' top-deal and risk
+    lists, read from the covering index alone, so the caller can keep each owner's own candidates
+    before whole rows are read for a handful of them."""
+    cents = amount_cents(fx_rates)
+    stmt = select(raw(Deal.id, "id"), raw(Deal.owner_id, "owner_id"), raw(cents, "cents")).where(
+        Deal.removed_at.is_(None), unindexed(session, "is_closed") == false())
     if every_deal_of is not None:
-        wanted = [amount_cents(fx_rates) >= min_cents] if min_cents is not None else []
+        wanted = [cents >= min_cents] if min_cents is not None else []
         if every_deal_of:
             wanted.append(Deal.owner_id.in_(sorted(every_deal_of)))
         stmt = stmt.where(or_(*wanted) if wanted else false())
-    return [int(i) for i in session.scalars(scoped(stmt, owner_ids, Deal.owner_id))]
+    frame = rows_frame(session, scoped(stmt, owner_ids, Deal.owner_id), ("id", "owner_id", "cents"))
+    frame["id"] = pd.to_numeric(frame["id"]).astype("int64")
+    frame["owner_id"] = pd.to_numeric(frame["owner_id"]).astype("float64")
+    frame["cents"] = pd.to_numeric(frame["cents"]).fillna(0).astype("int64")
+    return frame
 
 
 def _owner_sums(frame: pd.DataFrame) -> pd.DataFrame:
