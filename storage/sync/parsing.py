@@ -140,16 +140,23 @@ def _parse_formatted_amounts(text: pd.Series) -> pd.Series:
 
 
 def parse_percent(series: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Percentages as exports write them: `40`, `40%`, `40.0 %`. Values must lie in 0..100."""
+    """Percentages as exports write them: `40`, `40%`, `40.0 %`. Values must lie in 0..100.
+    Each distinct text is parsed once (a million rows carry a handful of probabilities)."""
     text = clean_text(series)
-    filled = text.notna()
-    values = pd.to_numeric(text, errors="coerce").astype("float64")
-    retry = filled & values.isna()
+    codes, uniques = pd.factorize(text)  # blank → -1
+    distinct = pd.Series(np.asarray(uniques, dtype=object), dtype=object)
+    parsed = pd.to_numeric(distinct, errors="coerce").astype("float64")
+    retry = parsed.isna()
     if retry.any():
-        values[retry] = pd.to_numeric(text[retry].str.rstrip("%").str.strip(), errors="coerce")
-    values = values.where(np.isfinite(values))
-    bad = filled & (values.isna() | (values < 0) | (values > 100))
-    return values, bad
+        parsed[retry] = pd.to_numeric(distinct[retry].str.rstrip("%").str.strip(), errors="coerce")
+    parsed = parsed.where(np.isfinite(parsed))
+    bad_distinct = parsed.isna() | (parsed < 0) | (parsed > 100)
+    filled = codes >= 0
+    values = np.full(len(text), np.nan)
+    values[filled] = parsed.to_numpy()[codes[filled]]
+    bad = np.zeros(len(text), dtype=bool)
+    bad[filled] = bad_distinct.to_numpy()[codes[filled]]
+    return pd.Series(values, index=text.index), pd.Series(bad, index=text.index)
 
 
 def parse_integers(series: pd.Series) -> tuple[pd.Series, pd.Series]:

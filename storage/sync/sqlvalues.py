@@ -53,8 +53,12 @@ def python_values(series: pd.Series, column: str) -> list[Any]:
         return datetime_text(series).tolist()
     if column in DATE_COLUMNS and pd.api.types.is_datetime64_any_dtype(series):
         return date_text(series).tolist()
-    values = series.astype(object)
-    return values.where(series.notna(), None).tolist()
+    values = series.to_numpy(dtype=object)  # Python str / int / float / bool
+    missing = pd.isna(values)
+    if missing.any():
+        values = values.copy()  # an object column's own array: the frame must not change
+        values[missing] = None
+    return values.tolist()
 
 
 def rows(frame: pd.DataFrame, columns: Sequence[str]) -> list[tuple[Any, ...]]:
