@@ -6,13 +6,16 @@ Measures, on one database (seeded with `revbot demo --deals N` / `storage.demo.s
 - alerts: one full alert evaluation (load inputs, run every rule, decide against alert_events),
   with the process's peak RSS right after it (ru_maxrss) — goal < 10 s and < 1.5 GB;
 - load:   the org's weekly inputs, read once (`digests.weekly.load_weekly_org`: per-owner GROUP BY
-  queries plus the few deal rows the digests can list) and shared by the Monday digest and every
-  team digest, as a digest run does (`digests.runner`);
+  queries, each frame's owners indexed once for the team cuts, and the few deal rows the digests
+  can list: per team, those above that team's own list floor) and shared by the Monday digest and
+  every team digest, as a digest run does (`digests.runner`);
 - monday: compute and render the Monday digest, with its retention summary and renewals at risk;
 - teams:  compute and render `--teams` team digests, cycling over the org's teams: each sums its
-  members' groups + computes + renders (its target read from the org's). The demo org has 5 teams
-  of 8 reps (40 owners), too few to split into 100 real teams, so each of the 100 digests covers a
-  fifth of the org: heavier than a team of a 100-team org would be;
+  members' groups + computes + renders (its target read from the org's). The demo org grows with
+  the deal count (about 1,000 deals a rep): the 1M demo built now has 1,000 reps in 127 teams
+  (`/tmp/revbot-bench-1m-pods.db`), so 100 digests are 100 real teams; an older 1M demo with 28
+  reps in 5 teams (`/tmp/revbot-bench-1m.db`) repeats each team 20 times, each covering a fifth of
+  the org;
 - chart:  the two PNG charts of one digest (reported separately: they are rendered once per post).
 Goal for load + monday + teams together: < 5 s. Each line gives wall time and, in brackets, this
 process's CPU time: the machine is shared, and the difference is time spent waiting for it.

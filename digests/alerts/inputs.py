@@ -38,6 +38,7 @@ def gather(session: Session, config: RevbotConfig, *, now: datetime, today: date
     history = data.load_history(session, everyone, since=since, only=changes)
     org = data.load_org(session)
     owner_team = {int(u.id): (None if pd.isna(u.team_id) else int(u.team_id)) for u in org.users.itertuples()}
+    deals = deals.assign(team_id=deals["owner_id"].map(owner_team))  # each alert's team, for every deal at once
     renewal_days = rules["renewal_risk"].days or config.renewal_risk.window_days
     renewals = renewal_risk_frame(session, config, today=today, days=renewal_days)
     coverage = coverage_by_team(session, config, org, owner_team, today=today, closed_since=since.date())
