@@ -22,7 +22,7 @@ from metrics.velocity import (
     stage_conversion_rows,
     velocity_from_totals,
 )
-from storage.funnel_queries import deal_totals_rows, pipeline_stage_rows_sql, stage_change_rows_sql, won_cycles_sql
+from storage.funnel_queries import deal_totals_rows, pipeline_stage_columns, stage_change_columns, won_cycles_sql
 
 
 @dataclass(frozen=True)
@@ -67,8 +67,8 @@ def funnel_numbers(ctx: CommandContext, period: Period) -> FunnelNumbers:
     totals = deal_totals_rows(session, scope, start, end, config)
     cycles = won_cycles_sql(session, scope, start, end)
     names = [s.name for s in config.stages]
-    changes = stage_change_rows_sql(session, scope, until=until, stages=names)
-    pipeline = pipeline_stage_rows_sql(session, scope, start=start, end=end, stages=names)
+    changes = stage_change_columns(session, scope, until=until, stages=names)
+    pipeline = pipeline_stage_columns(session, scope, start=start, end=end, stages=names)
     reach, stays = funnel_from_changes(changes, pipeline, config)
     medians = median_days_from_stays(stays)
     stages = [

@@ -325,11 +325,14 @@ def median_days_from_stays(stays: pd.DataFrame) -> dict[str, float]:
 
 
 def funnel_from_changes(
-    changes: pd.DataFrame, pipeline: pd.DataFrame, config: RevbotConfig
+    changes: pd.DataFrame | Mapping[str, np.ndarray],
+    pipeline: pd.DataFrame | Mapping[str, np.ndarray],
+    config: RevbotConfig,
 ) -> tuple[list[tuple[int, int]], pd.DataFrame]:
     """Stage reach and completed stays from narrow numeric rows (`storage.funnel_queries`):
     `changes` (deal_id, id, old, new, at: stage positions in `config.stages`, len(stages) for any
-    other value, `at` in epoch millis) and the pipeline deals (id, stage, created: millis or NaN).
+    other value, `at` in epoch millis) and the pipeline deals (id, stage, created: millis or NaN),
+    as frames or columns (`storage.funnel_queries.stage_change_columns`, `pipeline_stage_columns`).
 
     Returns (mask, deals) pairs for `stage_conversion_from_reach` and (stage, millis) stays in open
     stages for `median_days_from_stays`: what `stage_conversion` and `time_in_stage` compute from
@@ -338,16 +341,17 @@ def funnel_from_changes(
     n = len(names)
     if n > 62:
         raise ValueError("funnel_from_changes: at most 62 stages fit a 64-bit mask")
-    order = np.lexsort((changes["id"].to_numpy(), changes["at"].to_numpy(), changes["deal_id"].to_numpy()))
-    deal = changes["deal_id"].to_numpy(dtype="int64")[order]
-    old = changes["old"].to_numpy(dtype="int64")[order]
-    new = changes["new"].to_numpy(dtype="int64")[order]
-    at = changes["at"].to_numpy(dtype="float64")[order]
+    # Each column read once (a pandas column access costs more than the arrays' work for a rep).
+    deal, change_id, old, new = (np.asarray(changes[c], dtype="int64") for c in ("deal_id", "id", "old", "new"))
+    at = np.asarray(changes["at"], dtype="float64")
+    order = np.lexsort((change_id, at, deal))
+    deal, old, new, at = deal[order], old[order], new[order], at[order]
 
-    by_id = np.argsort(pipeline["id"].to_numpy(dtype="int64"), kind="stable")
-    pipe_ids = pipeline["id"].to_numpy(dtype="int64")[by_id]
-    pipe_bits = _stage_bits(pipeline["stage"].to_numpy(dtype="int64")[by_id], n)
-    pipe_created = pipeline["created"].to_numpy(dtype="float64")[by_id]
+    pipe_ids = np.asarray(pipeline["id"], dtype="int64")
+    by_id = np.argsort(pipe_ids, kind="stable")
+    pipe_ids = pipe_ids[by_id]
+    pipe_bits = _stage_bits(np.asarray(pipeline["stage"], dtype="int64")[by_id], n)
+    pipe_created = np.asarray(pipeline["created"], dtype="float64")[by_id]
 
     first = np.ones(len(deal), dtype=bool)
     first[1:] = deal[1:] != deal[:-1]

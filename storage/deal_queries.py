@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import math
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Integer, Select, and_, cast, false, func, or_, select
+from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, cast, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from storage.models import Account, Deal, DealHistory, User
@@ -27,15 +28,34 @@ from storage.scope import Scope
 OWNER_INDEX_MAX_OWNERS = 3
 
 
-def _scoped(stmt: Select[Any], scope: Scope) -> Select[Any]:
-    if scope.is_everyone:
-        return stmt
+# Statements are built once per shape (kind of scope, dialect) with the text, owners and ids as
+# bound parameters: SQLAlchemy spent a few ms of a rep's answer building them on every call.
+OWNERS = bindparam("owners", expanding=True)
+IDS = bindparam("ids", expanding=True)
+PATTERN = bindparam("pattern")
+EVERYONE, NOBODY, FEW_OWNERS, MANY_OWNERS = "everyone", "nobody", "few owners", "many owners"
+
+
+def _scope_shape(scope: Scope) -> str:
+    if scope.owner_ids is None:
+        return EVERYONE
     if not scope.owner_ids:
+        return NOBODY
+    return FEW_OWNERS if len(scope.owner_ids) <= OWNER_INDEX_MAX_OWNERS else MANY_OWNERS
+
+
+def _owner_params(scope: Scope) -> dict[str, Any]:
+    return {"owners": sorted(scope.owner_ids)} if scope.owner_ids else {}
+
+
+def _scoped(stmt: Select[Any], shape: str) -> Select[Any]:
+    if shape == EVERYONE:
+        return stmt
+    if shape == NOBODY:
         return stmt.where(false())
-    owners = sorted(scope.owner_ids)
-    if len(owners) <= OWNER_INDEX_MAX_OWNERS:
-        return stmt.where(Deal.owner_id.in_(owners))
-    return stmt.where((Deal.owner_id + 0).in_(owners))  # an expression: no index, a table scan
+    if shape == FEW_OWNERS:
+        return stmt.where(Deal.owner_id.in_(OWNERS))
+    return stmt.where((Deal.owner_id + 0).in_(OWNERS))  # an expression: no index, a table scan
 
 
 def _escape_like(text: str) -> str:
@@ -46,13 +66,13 @@ def _ascii_upper(text: str) -> str:
     return "".join(c.upper() if "a" <= c <= "z" else c for c in text)
 
 
-def _contains(column: ColumnElement[Any], lowered: str, dialect: str) -> ColumnElement[bool]:
-    """`lower(column) LIKE %lowered%`. SQLite's LIKE already ignores ASCII case and its lower() folds
-    ASCII only, so there the plain LIKE is the same test without a lower() call per row."""
-    pattern = f"%{_escape_like(lowered)}%"
+def _contains(column: ColumnElement[Any], dialect: str) -> ColumnElement[bool]:
+    """`lower(column) LIKE :pattern` (the caller passes `%lowered%`, escaped). SQLite's LIKE already
+    ignores ASCII case and its lower() folds ASCII only, so there the plain LIKE is the same test
+    without a lower() call per row."""
     if dialect == "sqlite":
-        return column.like(pattern, escape="\\")
-    return func.lower(column).like(pattern, escape="\\")
+        return column.like(PATTERN, escape="\\")
+    return func.lower(column).like(PATTERN, escape="\\")
 
 
 def _exact_ids(session: Session, scope: Scope, needle: str, limit: int) -> list[int]:
@@ -76,37 +96,33 @@ def _exact_ids(session: Session, scope: Scope, needle: str, limit: int) -> list[
     return sorted(found)[:limit]
 
 
-def _matching_ids(session: Session, scope: Scope, needle: str, limit: int) -> list[int]:
-    """Ids of the first `limit` deals whose name or account name contains `needle`, in reply order."""
-    dialect = session.get_bind().dialect.name
-    lowered = needle.lower()
-    owners = scope.owner_ids
-    if owners is not None and len(owners) <= OWNER_INDEX_MAX_OWNERS:
+@cache
+def _matching_statement(shape: str, dialect: str, limit: int) -> Select[Any]:
+    if shape == FEW_OWNERS:
         # A rep's ~1,000 deals each look up their own account by primary key (9 ms on 1M deals);
         # the set of matching accounts below reads every account's name (130 ms on 250k). Outer:
         # a deal without an account still matches by its own name, as with IN.
-        stmt = _scoped(
+        stmt = (
             select(Deal.id)
             .outerjoin(Account, Account.id == Deal.account_id)
-            .where(
-                Deal.removed_at.is_(None),
-                or_(_contains(Deal.name, lowered, dialect), _contains(Account.name, lowered, dialect)),
-            ),
-            scope,
+            .where(Deal.removed_at.is_(None), or_(_contains(Deal.name, dialect), _contains(Account.name, dialect)))
         )
     else:
-        accounts = select(Account.id).where(_contains(Account.name, lowered, dialect))
-        stmt = _scoped(
-            select(Deal.id).where(
-                Deal.removed_at.is_(None),
-                or_(_contains(Deal.name, lowered, dialect), Deal.account_id.in_(accounts.scalar_subquery())),
-            ),
-            scope,
+        accounts = select(Account.id).where(_contains(Account.name, dialect))
+        stmt = select(Deal.id).where(
+            Deal.removed_at.is_(None),
+            or_(_contains(Deal.name, dialect), Deal.account_id.in_(accounts.scalar_subquery())),
         )
     # Ordering by an expression, not the bare column, keeps SQLite from walking ix_deals_open_close_date
     # for the order and fetching every deal at random; a scan plus a top-`limit` sort is ~4x faster.
-    stmt = stmt.order_by(cast(Deal.is_closed, Integer), Deal.amount.desc(), Deal.id).limit(limit)
-    return [int(i) for i in session.scalars(stmt)]
+    return _scoped(stmt, shape).order_by(cast(Deal.is_closed, Integer), Deal.amount.desc(), Deal.id).limit(limit)
+
+
+def _matching_ids(session: Session, scope: Scope, needle: str, limit: int) -> list[int]:
+    """Ids of the first `limit` deals whose name or account name contains `needle`, in reply order."""
+    stmt = _matching_statement(_scope_shape(scope), session.get_bind().dialect.name, limit)
+    params = {"pattern": f"%{_escape_like(needle.lower())}%", **_owner_params(scope)}
+    return [int(i) for i in session.scalars(stmt, params)]
 
 
 def find_deal_ids(session: Session, scope: Scope, text: str, limit: int = 10) -> list[int]:
@@ -159,19 +175,21 @@ def _card_value(name: str, value: Any) -> Any:
     return value
 
 
-def _deal_card_select() -> Select[Any]:
+@cache
+def _deal_card_statement(shape: str) -> Select[Any]:
     columns = {"account_name": Account.name, "owner_name": User.name}
     stmt = select(*(columns.get(name) or getattr(Deal, name) for name in DEAL_COLUMNS))
     stmt = stmt.select_from(Deal).outerjoin(Account, Account.id == Deal.account_id)
-    return stmt.outerjoin(User, User.id == Deal.owner_id).where(Deal.removed_at.is_(None))
+    stmt = stmt.outerjoin(User, User.id == Deal.owner_id).where(Deal.removed_at.is_(None), Deal.id.in_(IDS))
+    return _scoped_by_owner(stmt, shape)
 
 
 def deal_card_rows(session: Session, scope: Scope, ids: list[int]) -> list[dict[str, Any]]:
     """`load_deals_in_order(...)` as plain dicts (`DEAL_COLUMNS`; see the section comment)."""
     if not ids:
         return []
-    stmt = _scoped_by_owner(_deal_card_select().where(Deal.id.in_(sorted(set(ids)))), scope)
-    result = session.connection().execute(stmt)
+    stmt = _deal_card_statement(_scope_shape(scope))
+    result = session.connection().execute(stmt, {"ids": sorted(set(ids)), **_owner_params(scope)})
     try:
         raw = result.cursor.fetchall()  # the DBAPI's values: no per-row type processing
     finally:
@@ -180,18 +198,24 @@ def deal_card_rows(session: Session, scope: Scope, ids: list[int]) -> list[dict[
     return [rows[i] for i in ids if i in rows]
 
 
+@cache
+def _history_statement(shape: str) -> Select[Any]:
+    stmt = (
+        select(*(getattr(DealHistory, name) for name in HISTORY_CARD_COLUMNS))
+        .join(Deal, Deal.id == DealHistory.deal_id)
+        .where(Deal.removed_at.is_(None), DealHistory.deal_id.in_(IDS))
+        .order_by(DealHistory.changed_at, DealHistory.id)
+    )
+    return _scoped_by_owner(stmt, shape)
+
+
 def card_history_rows(session: Session, scope: Scope, deal_ids: list[int]) -> list[dict[str, Any]]:
     """`load_history(session, scope, deal_ids=...)` as plain dicts, oldest first (`changed_at` a
     datetime)."""
     if not deal_ids:
         return []
-    stmt = (
-        select(*(getattr(DealHistory, name) for name in HISTORY_CARD_COLUMNS))
-        .join(Deal, Deal.id == DealHistory.deal_id)
-        .where(Deal.removed_at.is_(None), DealHistory.deal_id.in_(sorted(set(deal_ids))))
-        .order_by(DealHistory.changed_at, DealHistory.id)
-    )
-    result = session.connection().execute(_scoped_by_owner(stmt, scope))
+    stmt = _history_statement(_scope_shape(scope))
+    result = session.connection().execute(stmt, {"ids": sorted(set(deal_ids)), **_owner_params(scope)})
     try:
         raw = result.cursor.fetchall()
     finally:
@@ -199,13 +223,13 @@ def card_history_rows(session: Session, scope: Scope, deal_ids: list[int]) -> li
     return [{**dict(zip(HISTORY_CARD_COLUMNS, row, strict=True)), "changed_at": as_datetime(row[-1])} for row in raw]
 
 
-def _scoped_by_owner(stmt: Select[Any], scope: Scope) -> Select[Any]:
+def _scoped_by_owner(stmt: Select[Any], shape: str) -> Select[Any]:
     """The scope as `storage.queries` filters it (a plain owner IN list: these read a few ids)."""
-    if scope.is_everyone:
+    if shape == EVERYONE:
         return stmt
-    if not scope.owner_ids:
+    if shape == NOBODY:
         return stmt.where(false())
-    return stmt.where(Deal.owner_id.in_(sorted(scope.owner_ids)))
+    return stmt.where(Deal.owner_id.in_(OWNERS))
 
 
 def find_deals_fast(session: Session, scope: Scope, text: str, limit: int = 10) -> pd.DataFrame:
