@@ -11,7 +11,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from commands.rendering import render
-from digests import rollups
+from digests import rollups, weekly
 from digests.monday import build_monday
 from digests.team import build_team, team_members, team_recipients
 from digests.templates import digest_environment
@@ -117,3 +117,35 @@ def test_reading_on_several_connections_at_once_gives_the_same_digests(engine: E
             texts.append(json.dumps(message.blocks))
     assert texts[0] == texts[1]
     assert "Monday digest" in texts[0] and "Globex" in texts[0]
+
+
+def test_an_owner_index_cuts_the_rows_owners_would() -> None:
+    frame = rollups.owner_floats(pd.DataFrame({
+        "owner_id": pd.array([3, 1, None, 2, 1, 3, None, 4], dtype="Int64"),
+        "stage": pd.array(["a", "b", None, "c", "d", "e", "f", "g"], dtype="str"),
+        "cents": [10, 20, 30, 40, 50, 60, 70, 80],
+    }))
+    index = rollups.OwnerRows(frame)
+    for ids in ({1}, {1, 3}, {2, 4, 9}, {9}, set(), None):
+        assert index.cut(frame, ids).equals(rollups.owners(frame, ids))
+    empty = frame.iloc[0:0]
+    assert rollups.OwnerRows(empty).cut(empty, {1}).empty
+    plain = rollups.plain_strings(frame)
+    assert plain["stage"].dtype == object and plain["stage"].isna().tolist() == frame["stage"].isna().tolist()
+
+
+def test_each_team_reads_its_listable_deals_down_to_its_own_floor() -> None:
+    candidates = pd.DataFrame({
+        "id": [1, 2, 3, 4, 5, 6, 7],
+        "owner_id": [1.0, 1.0, 2.0, 2.0, 3.0, np.nan, 4.0],
+        "cents": [500, 150, 300, 120, 10, 900, 50],
+    })
+    # The org's floor 400; team {1} reads down to 150, team {2} to 300, team {3} every deal;
+    # owner 4 is in no team: the org's floor only.
+    floors = [(None, 400), ({1}, 150), ({2}, 300), ({3}, None)]
+    assert weekly._pool_ids(candidates, floors) == [1, 2, 3, 5, 6]
+    # One scope, or a scope whose lists have no floor: the query already chose.
+    assert weekly._pool_ids(candidates, [(None, 100)]) == [1, 2, 3, 4, 5, 6, 7]
+    assert weekly._pool_ids(candidates, [(None, None), ({1}, 150)]) == [1, 2, 3, 4, 5, 6, 7]
+    # A scoped load: its own floor for its owners.
+    assert weekly._pool_ids(candidates[candidates["owner_id"] == 1.0], [({1}, 200)]) == [1]
