@@ -53,7 +53,7 @@ def diff_deals(
         quick = QuickCompare(frame, columns)
         suspects: list[str] = []
         order = _InputOrder(incoming)
-        for rows in _stored_rows(connection, quick.columns):
+        for rows in _stored_rows(connection, quick.columns, quick.params):
             positions, rows = order.match(rows)
             same = quick.same(rows, positions)
             diff.matched[positions] = True  # a matched row that differs is compared in full below
@@ -174,11 +174,13 @@ def _any_stored(connection: Connection) -> bool:
     return connection.exec_driver_sql("SELECT 1 FROM deals WHERE crm_id IS NOT NULL LIMIT 1").first() is not None
 
 
-def _stored_rows(connection: Connection, select_columns: list[str], *, whole: bool = False):  # type: ignore[no-untyped-def]
+def _stored_rows(  # type: ignore[no-untyped-def]
+    connection: Connection, select_columns: list[str], params: list[object] | None = None, *, whole: bool = False
+):
     """Stored deals that have a CRM id, as driver tuples, `CHUNK` rows at a time (or all at once)."""
     cursor = connection.connection.cursor()
     try:
-        cursor.execute(f"SELECT {', '.join(select_columns)} FROM deals WHERE crm_id IS NOT NULL")
+        cursor.execute(f"SELECT {', '.join(select_columns)} FROM deals WHERE crm_id IS NOT NULL", params or ())
         while True:
             fetched = cursor.fetchall() if whole else cursor.fetchmany(CHUNK)
             if not fetched:

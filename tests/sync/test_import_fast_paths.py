@@ -132,3 +132,41 @@ def _decodes(body: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+STORED_EDITS = [
+    # (SQL applied to the stored deals before a re-import of the same file, deals it changes)
+    ("UPDATE deals SET stage = 'Proposal' WHERE crm_id = '0065e00000AbC01AAF'", 1),  # another input stage
+    ("UPDATE deals SET stage = 'Not A Stage' WHERE crm_id = '0065e00000AbC01AAF'", 1),  # no input stage
+    ("UPDATE deals SET currency = lower(currency) WHERE crm_id = '0065e00000AbC01AAF'", 1),  # case counts
+    ("UPDATE deals SET forecast_category = NULL WHERE crm_id = '0065e00000AbC01AAF'", 1),
+    ("UPDATE deals SET removed_at = '2026-03-01 00:00:00.000000' WHERE crm_id = '0065e00000AbC01AAF'", 1),
+    ("UPDATE deals SET is_won = NOT is_won WHERE crm_id = '0065e00000AbC01AAF'", 1),
+    ("UPDATE deals SET probability = probability + 1 WHERE crm_id = '0065e00000AbC01AAF'", 1),
+    ("UPDATE deals SET is_closed = is_closed * 1.0, probability = CAST(probability AS INTEGER)", 0),  # same numbers
+    ("UPDATE deals SET type = CAST(type AS BLOB) WHERE crm_id = '0065e00000AbC01AAF'", 1),  # bytes are not text
+]
+
+
+@pytest.mark.parametrize(("edit", "updated"), STORED_EDITS)
+def test_packed_columns_of_the_quick_comparison_find_what_the_plain_diff_finds(
+    engine, config, tmp_path, monkeypatch, edit, updated
+):
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the quick comparison is SQLite-only")
+    results = []
+    for quick in (True, False):
+        if not quick:
+            monkeypatch.setattr(deal_diff, "applies", lambda connection: False)
+        target = engine if quick else _fresh_engine(f"sqlite:///{tmp_path / 'plain.db'}")
+        try:
+            import_file(target, config, SALESFORCE, ImportOptions(format="salesforce"), now=T0)
+            with target.begin() as connection:
+                connection.exec_driver_sql(edit)
+            stats = import_file(target, config, SALESFORCE, ImportOptions(format="salesforce"), now=T1).stats
+            results.append(({k: v for k, v in stats.items() if k != "file"}, snapshot(target)))
+        finally:
+            if not quick:
+                target.dispose()
+    assert results[0] == results[1]
+    assert results[0][0]["updated"] == updated
