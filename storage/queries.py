@@ -22,10 +22,26 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any, NamedTuple, Protocol
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Select, and_, case, false, func, or_, select, text, true, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    DateTime,
+    Select,
+    and_,
+    bindparam,
+    case,
+    false,
+    func,
+    or_,
+    select,
+    text,
+    true,
+    type_coerce,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
@@ -150,6 +166,38 @@ def _scoped(stmt: Select[Any], scope: Scope | None, owner_column: ColumnElement[
     if not scope.owner_ids:
         return stmt.where(false())
     return stmt.where(owner_column.in_(sorted(scope.owner_ids)))
+
+
+# --- statements built once per shape ---------------------------------------------------------
+# Building a statement and its cache key costs SQLAlchemy ten times what SQLite spends answering a
+# rep's question, so the statements every /pipeline runs are built once per shape — scope kind,
+# dialect, the stages with a median — with the values (owners, dates, thresholds) as bound
+# parameters. `functools.lru_cache` keeps them; statements are immutable, so threads may share them.
+
+
+class ScopeShape(NamedTuple):
+    kind: str  # "everyone", "owners" (bound as the expanding parameter `owners`) or "nobody"
+    dialect: str
+
+
+def _shape(session: Session, scope: Scope | None) -> ScopeShape:
+    kind = "everyone" if scope is None or scope.is_everyone else "owners" if scope.owner_ids else "nobody"
+    return ScopeShape(kind, session.get_bind().dialect.name)
+
+
+def _scope_params(scope: Scope | None) -> dict[str, Any]:
+    if scope is None or scope.is_everyone or not scope.owner_ids:
+        return {}
+    return {"owners": sorted(scope.owner_ids)}
+
+
+def _scoped_shape(stmt: Select[Any], shape: ScopeShape, owner_column: ColumnElement[Any]) -> Select[Any]:
+    """`_scoped` with the owners as a bound parameter."""
+    if shape.kind == "everyone":
+        return stmt
+    if shape.kind == "nobody":
+        return stmt.where(false())
+    return stmt.where(owner_column.in_(bindparam("owners", expanding=True)))
 
 
 def _frame(rows: Sequence[Any], columns: Sequence[str]) -> pd.DataFrame:
@@ -667,17 +715,47 @@ def stalled_condition(today: date, rules: PipelineRules, stage_medians: Mapping[
     days since the last touch ≥ N  ⇔  last touch < midnight of (today − N + 1);
     whole days in stage > k × median  ⇔  entered < midnight of (today − ⌊k × median⌋)."""
     last_touch = func.coalesce(Deal.last_activity_at, Deal.created_at)
-    idle = last_touch < _midnight(today - timedelta(days=rules.stalled_after_days - 1))
-    entered_before = {
-        stage: _midnight(today - timedelta(days=math.floor(k_median)))
-        for stage, median in sorted(stage_medians.items())
-        if median and median > 0 and (k_median := rules.stalled_stage_multiple * median) < 36_500
-    }
+    idle_before, entered_before = stalled_thresholds(today, rules, stage_medians)
+    idle = last_touch < idle_before
     if not entered_before:
         return idle
     # One lookup of the deal's own stage (NULL, so false, for stages without a median) instead of
     # an OR over every stage: a third less work per row in a rep's /pipeline.
     return or_(idle, Deal.stage_entered_at < case(entered_before, value=Deal.stage))
+
+
+def stalled_thresholds(
+    today: date, rules: PipelineRules, stage_medians: Mapping[str, float]
+) -> tuple[datetime, dict[str, datetime]]:
+    """`stalled_condition`'s values: the last touch before which a deal is idle, and per stage with
+    a usable median the entry time before which a deal has been in it too long."""
+    idle_before = _midnight(today - timedelta(days=rules.stalled_after_days - 1))
+    entered_before = {
+        stage: _midnight(today - timedelta(days=math.floor(k_median)))
+        for stage, median in sorted(stage_medians.items())
+        if median and median > 0 and (k_median := rules.stalled_stage_multiple * median) < 36_500
+    }
+    return idle_before, entered_before
+
+
+def _stalled_shape(stages: tuple[str, ...]) -> ColumnElement[bool]:
+    """`stalled_condition` with its values bound: `idle_before`, and `entered_before_<i>` for the
+    i-th of `stages` (see `_stalled_params`)."""
+    last_touch = func.coalesce(Deal.last_activity_at, Deal.created_at)
+    idle = last_touch < bindparam("idle_before", type_=DateTime())
+    if not stages:
+        return idle
+    whens = {stage: bindparam(f"entered_before_{i}", type_=DateTime()) for i, stage in enumerate(stages)}
+    return or_(idle, Deal.stage_entered_at < case(whens, value=Deal.stage))
+
+
+def _stalled_params(
+    today: date, rules: PipelineRules, stage_medians: Mapping[str, float]
+) -> tuple[tuple[str, ...], dict[str, Any]]:
+    idle_before, entered_before = stalled_thresholds(today, rules, stage_medians)
+    params: dict[str, Any] = {"idle_before": idle_before}
+    params.update({f"entered_before_{i}": at for i, at in enumerate(entered_before.values())})
+    return tuple(entered_before), params
 
 
 class PipelineGroup(NamedTuple):
@@ -715,14 +793,31 @@ def pipeline_groups_sql(
     flags. Covers the deals `load_pipeline_deals` loads (plus closed deals dated after the period,
     which no flag counts). Feed to `metrics.pipeline.summary_from_groups`."""
     start, end = _bounds(period)
+    stages, params = _stalled_params(today, rules, stage_medians)
+    params.update(_scope_params(scope), start=start, end=end, today=today, created_from=_day_start(start),
+                  created_to=_day_start(end) + timedelta(days=1))  # fmt: skip
+    return [
+        _pipeline_group(is_closed, row)
+        for is_closed, stmt in _pipeline_group_statements(_shape(session, scope), stages)
+        for row in session.execute(stmt, params)
+    ]
+
+
+@lru_cache(maxsize=256)
+def _pipeline_group_statements(shape: ScopeShape, stages: tuple[str, ...]) -> tuple[tuple[bool, Select[Any]], ...]:
+    start, end = bindparam("start", type_=Date()), bindparam("end", type_=Date())
+    today = bindparam("today", type_=Date())
     closing = Deal.close_date.between(start, end)
-    created = _timestamp_between(Deal.created_at, (start, end))
+    created = and_(
+        Deal.created_at >= bindparam("created_from", type_=DateTime()),
+        Deal.created_at < bindparam("created_to", type_=DateTime()),
+    )
     # The four flags travel as one small integer: fewer GROUP BY keys to sort on.
     closed_flags = case((closing, CLOSING), else_=0) + case((created, CREATED), else_=0)
     open_flags = (
         closed_flags
         + case((Deal.close_date < today, PAST_DUE), else_=0)
-        + case((stalled_condition(today, rules, stage_medians), STALLED), else_=0)
+        + case((_stalled_shape(stages), STALLED), else_=0)
     )
     keys = (Deal.stage, Deal.forecast_category, Deal.currency, Deal.is_won)
 
@@ -739,16 +834,12 @@ def pipeline_groups_sql(
     # the period started (a closed deal created in the period closed on or after its start). As one
     # `open OR closed-since` filter the planner reads every deal the owner ever had.
     ranges = (
-        (False, grouped(open_flags).where(Deal.removed_at.is_(None), _open_deals(session, scope))),
+        (False, grouped(open_flags).where(Deal.removed_at.is_(None), _open_deals_shape(shape))),
         (True, grouped(closed_flags).where(
             Deal.removed_at.is_(None), Deal.is_closed == true(), Deal.close_date >= start
         )),
     )
-    return [
-        _pipeline_group(is_closed, row)
-        for is_closed, stmt in ranges
-        for row in session.execute(_scoped(stmt, scope, Deal.owner_id))
-    ]
+    return tuple((is_closed, _scoped_shape(stmt, shape, Deal.owner_id)) for is_closed, stmt in ranges)
 
 
 CLOSING, CREATED, PAST_DUE, STALLED = 1, 2, 4, 8
@@ -850,10 +941,9 @@ def top_stalled_rows_sql(
     """The `limit` biggest stalled open deals in scope (`stalled_condition`), biggest in the reporting
     currency first, as `metrics.pipeline.stalled_deals` ranks them, as `deal_records`. Count them
     with the rollup."""
-    ranked = _scoped(select(Deal.id), scope, Deal.owner_id).where(
-        Deal.removed_at.is_(None), _open_deals(session, scope), stalled_condition(today, rules, stage_medians)
-    )
-    return _top_rows(session, ranked.order_by(_amount_rc(fx_rates).desc(), Deal.id).limit(limit))
+    stages, params = _stalled_params(today, rules, stage_medians)
+    ranked = _top_stalled_statement(_shape(session, scope), stages, _fx_key(fx_rates), limit)
+    return _top_rows(session, ranked, {**params, **_scope_params(scope)})
 
 
 def top_past_due_rows_sql(
@@ -861,16 +951,36 @@ def top_past_due_rows_sql(
 ) -> list[dict[str, Any]]:
     """The `limit` most overdue open deals in scope, ranked as `metrics.pipeline.past_due_deals` does
     (oldest close date first, then biggest in the reporting currency), as `deal_records`."""
-    ranked = _scoped(select(Deal.id), scope, Deal.owner_id).where(
-        Deal.removed_at.is_(None), Deal.is_closed == false(), Deal.close_date < today
+    ranked = _top_past_due_statement(_shape(session, scope), _fx_key(fx_rates), limit)
+    return _top_rows(session, ranked, {"today": today, **_scope_params(scope)})
+
+
+def _fx_key(fx_rates: Mapping[str, float]) -> tuple[tuple[str, float], ...]:
+    return tuple(sorted(fx_rates.items()))
+
+
+@lru_cache(maxsize=256)
+def _top_stalled_statement(
+    shape: ScopeShape, stages: tuple[str, ...], fx: tuple[tuple[str, float], ...], limit: int
+) -> Select[Any]:
+    ranked = _scoped_shape(select(Deal.id), shape, Deal.owner_id).where(
+        Deal.removed_at.is_(None), _open_deals_shape(shape), _stalled_shape(stages)
     )
-    return _top_rows(session, ranked.order_by(Deal.close_date, _amount_rc(fx_rates).desc(), Deal.id).limit(limit))
+    return ranked.order_by(_amount_rc(dict(fx)).desc(), Deal.id).limit(limit)
 
 
-def _top_rows(session: Session, ranked_ids: Select[Any]) -> list[dict[str, Any]]:
+@lru_cache(maxsize=256)
+def _top_past_due_statement(shape: ScopeShape, fx: tuple[tuple[str, float], ...], limit: int) -> Select[Any]:
+    ranked = _scoped_shape(select(Deal.id), shape, Deal.owner_id).where(
+        Deal.removed_at.is_(None), Deal.is_closed == false(), Deal.close_date < bindparam("today", type_=Date())
+    )
+    return ranked.order_by(Deal.close_date, _amount_rc(dict(fx)).desc(), Deal.id).limit(limit)
+
+
+def _top_rows(session: Session, ranked_ids: Select[Any], params: dict[str, Any]) -> list[dict[str, Any]]:
     """Ranking on ids alone lets SQL rank from the covering owner index; names and joins are read
     for the few winners only."""
-    return deal_records(session, list(session.scalars(ranked_ids)))
+    return deal_records(session, list(session.scalars(ranked_ids, params)))
 
 
 def deal_records(session: Session, deal_ids: Sequence[int]) -> list[dict[str, Any]]:
@@ -879,10 +989,8 @@ def deal_records(session: Session, deal_ids: Sequence[int]) -> list[dict[str, An
     float, missing values as None. For replies that list a handful of deals: no pandas."""
     if not deal_ids:
         return []
-    stmt = select(*(_deal_column(name).label(name) for name in DEAL_COLUMNS)).select_from(Deal)
-    stmt = stmt.outerjoin(Account, Account.id == Deal.account_id).outerjoin(User, User.id == Deal.owner_id)
-    stmt = stmt.where(Deal.removed_at.is_(None), Deal.id.in_(sorted(set(deal_ids))))
-    found = {row.id: dict(row._mapping) for row in session.execute(stmt)}
+    found = {row.id: dict(row._mapping) for row in session.execute(_deal_records_statement(),
+                                                                   {"ids": sorted(set(deal_ids))})}
     records = [found[i] for i in deal_ids if i in found]
     for record in records:
         record["amount"] = float(record["amount"] or 0)
@@ -891,30 +999,42 @@ def deal_records(session: Session, deal_ids: Sequence[int]) -> list[dict[str, An
     return records
 
 
+@lru_cache(maxsize=1)
+def _deal_records_statement() -> Select[Any]:
+    stmt = select(*(_deal_column(name).label(name) for name in DEAL_COLUMNS)).select_from(Deal)
+    stmt = stmt.outerjoin(Account, Account.id == Deal.account_id).outerjoin(User, User.id == Deal.owner_id)
+    return stmt.where(Deal.removed_at.is_(None), Deal.id.in_(bindparam("ids", expanding=True)))
+
+
 def stage_age_medians_sql(session: Session, scope: Scope, *, today: date) -> dict[str, float]:
     """`metrics.pipeline.stage_age_medians` of the open deals in scope: their stage and entry time,
     two narrow columns (a whole org's 200k open deals in well under a second), sorted per stage in
     Python. Asking SQL for each stage's middle rows instead (`ORDER BY … OFFSET`) cost a pass over
     every deal per stage: 14 s for a million-deal org."""
-    stmt = _scoped(
-        select(Deal.stage, _raw(Deal.stage_entered_at, "stage_entered_at")).where(
-            Deal.removed_at.is_(None), _open_deals(session, scope), Deal.stage_entered_at.is_not(None)
-        ),
-        scope,
-        Deal.owner_id,
-    )
     entries: dict[str, list[Any]] = {}
-    for stage, entered in session.execute(stmt):
+    for stage, entered in session.execute(_stage_entries_statement(_shape(session, scope)), _scope_params(scope)):
         if stage is not None:
             entries.setdefault(str(stage), []).append(entered)
     return {stage: _mean_days_since(_middle(sorted(values)), today) for stage, values in entries.items()}
 
 
+@lru_cache(maxsize=16)
+def _stage_entries_statement(shape: ScopeShape) -> Select[Any]:
+    stmt = select(Deal.stage, _raw(Deal.stage_entered_at, "stage_entered_at")).where(
+        Deal.removed_at.is_(None), _open_deals_shape(shape), Deal.stage_entered_at.is_not(None)
+    )
+    return _scoped_shape(stmt, shape, Deal.owner_id)
+
+
 def _open_deals(session: Session, scope: Scope) -> ColumnElement[bool]:
+    return _open_deals_shape(_shape(session, scope))
+
+
+def _open_deals_shape(shape: ScopeShape) -> ColumnElement[bool]:
     """`is_closed` is false. For the whole org on SQLite, written `+is_closed = 0`: otherwise the
     planner reads the open deals through the `is_closed` index and looks every one of them up in
     the table (200k lookups), where scanning the covering owner index is three times faster."""
-    if scope.is_everyone and session.get_bind().dialect.name == "sqlite":
+    if shape.kind == "everyone" and shape.dialect == "sqlite":
         return text("+deals.is_closed = 0")
     return Deal.is_closed == false()
 
