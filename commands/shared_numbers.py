@@ -27,10 +27,10 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from commands.registry import CommandContext
-from storage.models import SyncRun
+from storage.freshness import newest_successful_sync
 
 TTL_SECONDS = 300.0
 MIN_COMPUTE_SECONDS = 0.2
@@ -53,7 +53,7 @@ def shared_numbers(ctx: CommandContext, key: Hashable, compute: Callable[[], T])
         return compute()
     if not ctx.scope.is_everyone:
         return _in_flight_shared((id(bind), key, ctx.today, ctx.scope.owner_ids, id(ctx.config)), compute)
-    version = ctx.session.scalar(select(func.max(SyncRun.finished_at)).where(SyncRun.status == "success"))
+    version = newest_successful_sync(ctx.session)
     full_key = (key, ctx.today, version, id(ctx.config))
     found = _lookup(bind, full_key)
     if found is not None:

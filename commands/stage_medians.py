@@ -16,10 +16,10 @@ import time
 from collections.abc import Hashable
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from commands.registry import CommandContext
-from storage.models import SyncRun
+from storage.freshness import newest_successful_sync
 from storage.queries import stage_age_medians_sql
 
 TTL_SECONDS = 600.0
@@ -34,7 +34,7 @@ def stage_medians(ctx: CommandContext) -> dict[str, float]:
     bind = ctx.session.get_bind()
     if not isinstance(bind, Engine):
         return stage_age_medians_sql(ctx.session, ctx.scope, today=ctx.today)
-    newest_sync = ctx.session.scalar(select(func.max(SyncRun.finished_at)).where(SyncRun.status == "success"))
+    newest_sync = newest_successful_sync(ctx.session)
     key = (ctx.scope.owner_ids, ctx.today, newest_sync)
     now = time.monotonic()
     with _lock:

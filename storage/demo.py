@@ -30,6 +30,7 @@ from storage.demo_customers import make_customers
 from storage.demo_deals import make_deals
 from storage.demo_load import bulk_insert, reset_sequences
 from storage.demo_org import TEAMS, Person, email_of, make_accounts, roster, team_rows, teams_for, user_rows
+from storage.freshness import newest_successful_sync
 from storage.models import (
     Account,
     Base,
@@ -280,7 +281,7 @@ def summarize(engine: Engine, config: RevbotConfig, *, today: date | None = None
             ).all()
         )
         history = session.scalar(select(func.count()).select_from(DealHistory)) or 0
-        as_of = session.scalar(select(func.max(SyncRun.finished_at)).where(SyncRun.status == "success"))
+        as_of = newest_successful_sync(session)
     return DemoSummary(
         teams=teams,
         people_by_role={role: roles.get(role, 0) for role in ("rep", "manager", "exec", "revops", "cs")},

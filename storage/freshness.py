@@ -22,9 +22,19 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+# Built once: every answer asks, up to three times (freshness, cached numbers, stage medians).
+_NEWEST_SUCCESS = select(func.max(SyncRun.finished_at)).where(SyncRun.status == "success")
+
+
+def newest_successful_sync(session: Session) -> datetime | None:
+    """When the newest successful sync of any source (import, API sync or demo seed) finished: the
+    data version that caches are kept against."""
+    return session.scalar(_NEWEST_SUCCESS)
+
+
 def data_freshness(session: Session, *, stale_after_hours: float, now: datetime | None = None) -> Freshness:
     """Freshness from the newest successful sync of any source (import, API sync or demo seed)."""
-    as_of = session.scalar(select(func.max(SyncRun.finished_at)).where(SyncRun.status == "success"))
+    as_of = newest_successful_sync(session)
     if as_of is None:
         return Freshness(as_of=None, stale=True, age=None)
     age = (now or utcnow()) - as_of
