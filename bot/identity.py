@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from commands.registry import Caller
@@ -70,6 +70,14 @@ class SlackDirectory:
         self._cache.pop(slack_user_id, None)
 
 
+# Built once: every request asks.
+_USER_BY_EMAIL = (
+    select(User.id, User.name, User.email, User.role, User.team_id, User.slack_user_id)
+    .where(func.lower(User.email) == bindparam("email"))
+    .limit(1)
+)
+
+
 def caller_for_email(
     session: Session, config: RevbotConfig, email: str, slack_user_id: str | None = None, name: str = ""
 ) -> Caller | None:
@@ -77,7 +85,7 @@ def caller_for_email(
     folded = email.strip().lower()
     if not folded:
         return None
-    user = session.scalars(select(User).where(func.lower(User.email) == folded)).first()
+    user = session.execute(_USER_BY_EMAIL, {"email": folded}).first()
     configured_role = config.roles.get(folded)
     if user is not None:
         return Caller(
