@@ -17,12 +17,20 @@ Every deal that is in either end's pipeline lands in exactly one movement, so
 - advanced / regressed: in both, moved to a later / earlier stage. Their `amount` is the value of
   those deals at the end, and their `delta` is 0: a stage change alone does not change the
   pipeline's value (the deal's amount change, if any, is in amount_up / amount_down).
+
+`states_at` and `bridge_between` work on frames; `state_rows_at` and `bridge_of_rows` do the same
+on a few hundred deals as plain Python (a rep's week: pandas' fixed cost per operation is most of
+the time there), value for value.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,6 +39,7 @@ from metrics.frames import DEAL_DEFAULTS, as_timestamp, ensure_datetime
 from metrics.money import from_cents, to_reporting
 from metrics.periods import Period
 from storage.config import RevbotConfig
+from storage.forecast_queries import DealRow, HistoryRow
 
 MOVEMENTS = (
     "new",
@@ -63,7 +72,15 @@ class Bridge:
     start: float
     end: float
     movements: dict[str, Movement]
-    deals: pd.DataFrame = field(repr=False)  # one row per deal: id, name, movement, start_amount, end_amount
+    # Builds `deals` on first use: /forecast shows only the movements' totals, and for a rep the
+    # frame cost more than the whole bridge.
+    build_deals: Callable[[], pd.DataFrame] = field(repr=False, compare=False)
+
+    @cached_property
+    def deals(self) -> pd.DataFrame:
+        """One row per deal that moved: id, name, movement, stage_movement, start_stage, end_stage,
+        start_amount, end_amount, delta."""
+        return self.build_deals()
 
     def __getattr__(self, name: str) -> Movement:
         movements = self.__dict__.get("movements", {})
@@ -248,5 +265,223 @@ def bridge_between(
         start=from_cents(s_cents.sum()),
         end=from_cents(e_cents.sum()),
         movements=results,
-        deals=moved[relevant].reset_index(drop=True),
+        build_deals=lambda: moved[relevant].reset_index(drop=True),
     )
+
+
+# --- the same on rows --------------------------------------------------------------------------
+
+UNDONE_FIELDS = frozenset({"stage", "amount", "close_date", "forecast_category"})
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+@dataclass(frozen=True, slots=True)
+class DealState:
+    """One row of `state_at`: a deal as it stood at a moment. `is_closed` / `is_won` are the CRM
+    row's flags as loaded; `status` is what the stage (else those flags) said then."""
+
+    id: int
+    name: object
+    stage: object
+    amount: float
+    currency: object
+    close_date: datetime | None
+    forecast_category: object
+    created_at: datetime | None
+    is_closed: bool
+    is_won: bool
+    status: str
+    exists: bool
+    amount_rc: float
+    cents: int
+
+
+def state_rows_at(
+    deals: Sequence[DealRow], history: Sequence[HistoryRow], moments: list[datetime], config: RevbotConfig
+) -> list[list[DealState]]:
+    """`states_at` on rows: the same values, in the order of `deals`."""
+    ids = {deal.id for deal in deals}
+    changes: dict[int, list[HistoryRow]] = {}
+    # Oldest first, unreadable times last, as `states_at` sorts (stably) before taking firsts.
+    for row in sorted(history, key=lambda r: (r.changed_at is None, r.changed_at or datetime.min)):
+        if row.deal_id in ids and row.field in UNDONE_FIELDS and row.changed_at is not None:
+            changes.setdefault(row.deal_id, []).append(row)
+    status = {s.name.casefold(): s.status for s in config.stages}
+    rates: dict[object, float] = {}
+    states = []
+    for moment in moments:
+        at = as_timestamp(moment).to_pydatetime()
+        states.append([_state_row(deal, changes.get(deal.id, ()), at, status, rates, config) for deal in deals])
+    return states
+
+
+def _state_row(
+    deal: DealRow,
+    changes: Sequence[HistoryRow],
+    at: datetime,
+    status: dict[str, str],
+    rates: dict[object, float],
+    config: RevbotConfig,
+) -> DealState:
+    # The first non-empty old value of each field changed after `at`, as pandas' `groupby.first`
+    # takes it (a field whose later old values are all empty still counts as undone, to empty).
+    undo: dict[str, str | None] = {}
+    for row in changes:
+        if row.changed_at > at and undo.get(row.field) is None:  # type: ignore[operator]
+            undo[row.field] = row.old_value  # type: ignore[index]
+    current = deal.amount if deal.amount is not None else 0.0
+    amount = current
+    if "amount" in undo:
+        amount = _history_number(undo["amount"])
+        amount = current if amount is None else amount
+    close_date = _history_day(undo["close_date"]) if "close_date" in undo else deal.close_date
+    stage = undo.get("stage", deal.stage)
+    category = undo.get("forecast_category", deal.forecast_category)
+    stage_status = status.get(str(stage).casefold())
+    if stage_status is None:
+        stage_status = ("won" if deal.is_won else "lost") if deal.is_closed else "open"
+    if deal.currency not in rates:
+        rates[deal.currency] = float(config.fx_rate(deal.currency))
+    amount_rc = round2(amount * rates[deal.currency])
+    return DealState(
+        id=deal.id,
+        # Without a name column `_state_columns` fills one with `pd.Series(None, dtype=object)`: NaN.
+        name=getattr(deal, "name", float("nan")),
+        stage=stage,
+        amount=amount,
+        currency=deal.currency,
+        close_date=close_date,
+        forecast_category=category,
+        created_at=deal.created_at,
+        is_closed=deal.is_closed,
+        is_won=deal.is_won,
+        status=stage_status,
+        exists=deal.created_at is not None and deal.created_at <= at,
+        amount_rc=amount_rc,
+        cents=round(amount_rc * 100),
+    )
+
+
+def round2(value: float) -> float:
+    """`numpy.round(value, 2)` for one float: it scales by 100, rounds half to even and scales
+    back, which is not always Python's `round(value, 2)` (that one rounds the exact decimal)."""
+    return round(value * 100) / 100
+
+
+def _history_number(text: str | None) -> float | None:
+    """An old amount as `pd.to_numeric(errors="coerce")` reads it; None when it is not a number."""
+    if text is None:
+        return None
+    try:
+        number = float(text)
+    except (TypeError, ValueError):
+        return None
+    if "_" in str(text) or number != number:  # noqa: PLR0124 - float() takes "1_000" and "nan"; pandas does not count them
+        return None
+    return number
+
+
+def _history_day(text: str | None) -> datetime | None:
+    """An old close date as `pd.to_datetime(format="mixed", errors="coerce").dt.normalize()`."""
+    if text is None:
+        return None
+    if isinstance(text, str) and _ISO_DAY.fullmatch(text):
+        try:
+            return datetime.fromisoformat(text)
+        except ValueError:
+            return None
+    stamp = pd.to_datetime(pd.Series([text], dtype=object), errors="coerce", format="mixed").dt.normalize().iloc[0]
+    return None if pd.isna(stamp) else stamp.to_pydatetime()
+
+
+def _in_pipeline_row(state: DealState, start: datetime | None, end: datetime | None) -> bool:
+    if not state.exists or state.status != "open":
+        return False
+    if start is None or end is None:
+        return True
+    return state.close_date is not None and start <= state.close_date <= end
+
+
+def bridge_of_rows(
+    before: Sequence[DealState],
+    after: Sequence[DealState],
+    *,
+    start: datetime | date,
+    end: datetime | date,
+    config: RevbotConfig,
+    period: Period | None = None,
+) -> Bridge:
+    """`bridge_between` on `state_rows_at` rows (same deals, same order)."""
+    start_at, end_at = as_timestamp(start).to_pydatetime(), as_timestamp(end).to_pydatetime()
+    first, last = (
+        (as_timestamp(period.start).to_pydatetime(), as_timestamp(period.end).to_pydatetime())
+        if period is not None
+        else (None, None)
+    )
+    order = {s.name.casefold(): i for i, s in enumerate(config.stages)}
+    counts = dict.fromkeys(MOVEMENTS, 0)
+    deltas = dict.fromkeys(MOVEMENTS, 0)
+    values = dict.fromkeys(MOVEMENTS, 0)
+    start_total = end_total = 0
+    rows: dict[str, list[Any]] = {name: [] for name in ("movement", "stage_movement", "s", "e", "delta")}
+    for then, now in zip(before, after, strict=True):
+        in_start, in_end = _in_pipeline_row(then, first, last), _in_pipeline_row(now, first, last)
+        s_cents = then.cents if in_start else 0
+        e_cents = now.cents if in_end else 0
+        start_total += s_cents
+        end_total += e_cents
+        movement = stage_move = ""
+        delta = 0
+        if in_start and in_end:
+            delta = e_cents - s_cents
+            movement = "amount_up" if delta > 0 else "amount_down" if delta < 0 else ""
+            stage_before = order.get(str(then.stage).casefold(), -1)
+            stage_after = order.get(str(now.stage).casefold(), -1)
+            stage_move = "advanced" if stage_after > stage_before else "regressed" if stage_after < stage_before else ""
+        elif in_end:
+            delta = e_cents
+            movement = "new" if not then.exists else "pulled_in" if then.status == "open" else "reopened"
+        elif in_start:
+            delta = -s_cents
+            movement = {"won": "won", "lost": "lost", "open": "slipped"}.get(now.status, "")
+        if movement:
+            counts[movement] += 1
+            deltas[movement] += delta
+            values[movement] += s_cents if movement in ("won", "lost", "slipped") else e_cents
+        if stage_move:
+            counts[stage_move] += 1
+            values[stage_move] += e_cents
+        for name, value in zip(rows, (movement, stage_move, s_cents, e_cents, delta), strict=True):
+            rows[name].append(value)
+    results = {
+        name: Movement(name, counts[name], from_cents(deltas[name]), from_cents(values[name])) for name in MOVEMENTS
+    }
+    return Bridge(
+        start_at=start_at,
+        end_at=end_at,
+        period=period,
+        currency=config.reporting_currency,
+        start=from_cents(start_total),
+        end=from_cents(end_total),
+        movements=results,
+        build_deals=lambda: _moved_frame(before, after, rows),
+    )
+
+
+def _moved_frame(before: Sequence[DealState], after: Sequence[DealState], rows: dict[str, list[Any]]) -> pd.DataFrame:
+    """`Bridge.deals` of `bridge_of_rows`, built as `bridge_between` builds it (so the same dtypes)."""
+    moved = pd.DataFrame(
+        {
+            "id": pd.array([state.id for state in before], dtype="Int64"),
+            "name": pd.Series([state.name for state in before], dtype=object),
+            "movement": np.array(rows["movement"], dtype=object),
+            "stage_movement": np.array(rows["stage_movement"], dtype=object),
+            "start_stage": pd.Series([state.stage for state in before], dtype=object),
+            "end_stage": pd.Series([state.stage for state in after], dtype=object),
+            "start_amount": np.array(rows["s"], dtype="int64") / 100,
+            "end_amount": np.array(rows["e"], dtype="int64") / 100,
+            "delta": np.array(rows["delta"], dtype="int64") / 100,
+        }
+    )
+    relevant = [bool(m or s) for m, s in zip(rows["movement"], rows["stage_movement"], strict=True)]
+    return moved[np.array(relevant, dtype=bool)].reset_index(drop=True)
