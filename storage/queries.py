@@ -368,28 +368,38 @@ def load_targets(
 ) -> pd.DataFrame:
     """Targets whose span overlaps `period` (amounts in the reporting currency). With `user_ids`
     and/or `team_ids`, only those owners' targets (either list matching is enough)."""
-    stmt = select(*(_raw(getattr(Target, name), name) for name in TARGET_COLUMNS))
-    stmt = _targets_filtered(stmt, period, user_ids, team_ids, metric)
-    return _execute(session, stmt, TARGET_COLUMNS)
+    columns = select(*(_raw(getattr(Target, name), name) for name in TARGET_COLUMNS))
+    stmt = _targets_filtered(columns, user_ids is not None, team_ids is not None)
+    return _frame(session.execute(stmt, _target_params(period, user_ids, team_ids, metric)).all(), TARGET_COLUMNS)
 
 
-def _targets_filtered(
-    stmt: Select[Any],
-    period: DateRange,
-    user_ids: Iterable[int] | None,
-    team_ids: Iterable[int] | None,
-    metric: str,
-) -> Select[Any]:
-    start, end = _bounds(period)
-    stmt = stmt.where(Target.period_start <= end, Target.period_end >= start, Target.metric == metric)
+def _targets_filtered(stmt: Select[Any], by_user: bool, by_team: bool) -> Select[Any]:
+    """Targets overlapping the period, of the metric, of the owners: values bound (`_target_params`)."""
+    stmt = stmt.where(
+        Target.period_start <= bindparam("end", type_=Date()),
+        Target.period_end >= bindparam("start", type_=Date()),
+        Target.metric == bindparam("metric"),
+    )
     owners = []
-    if user_ids is not None:
-        owners.append(Target.user_id.in_(sorted(set(user_ids))))
-    if team_ids is not None:
-        owners.append(Target.team_id.in_(sorted(set(team_ids))))
+    if by_user:
+        owners.append(Target.user_id.in_(bindparam("user_ids", expanding=True)))
+    if by_team:
+        owners.append(Target.team_id.in_(bindparam("team_ids", expanding=True)))
     if owners:
         stmt = stmt.where(or_(*owners))
     return stmt.order_by(Target.id)
+
+
+def _target_params(
+    period: DateRange, user_ids: Iterable[int] | None, team_ids: Iterable[int] | None, metric: str
+) -> dict[str, Any]:
+    start, end = _bounds(period)
+    params: dict[str, Any] = {"start": start, "end": end, "metric": metric}
+    if user_ids is not None:
+        params["user_ids"] = sorted(set(user_ids))
+    if team_ids is not None:
+        params["team_ids"] = sorted(set(team_ids))
+    return params
 
 
 class TargetRow(NamedTuple):
@@ -411,12 +421,21 @@ def load_target_rows(
     metric: str = "bookings",
 ) -> list[TargetRow]:
     """`load_targets` as plain rows, for the one-owner questions of slash commands (no pandas)."""
-    stmt = select(Target.user_id, Target.team_id, Target.period_start, Target.period_end, Target.amount)
-    stmt = _targets_filtered(stmt, period, user_ids, team_ids, metric)
     return [
         TargetRow(user_id, team_id, period_start, period_end, float(amount or 0))
-        for user_id, team_id, period_start, period_end, amount in session.execute(stmt)
+        for user_id, team_id, period_start, period_end, amount in session.execute(
+            _target_rows_statement(user_ids is not None, team_ids is not None),
+            _target_params(period, user_ids, team_ids, metric),
+        )
     ]
+
+
+@lru_cache(maxsize=4)
+def _target_rows_statement(by_user: bool, by_team: bool) -> Select[Any]:
+    """Built once per filter shape: every answer reads a target."""
+    return _targets_filtered(
+        select(Target.user_id, Target.team_id, Target.period_start, Target.period_end, Target.amount), by_user, by_team
+    )
 
 
 # --- customers -------------------------------------------------------------------------------
