@@ -23,9 +23,12 @@ from storage.models import Account, Deal, DealHistory, User
 from storage.queries import DEAL_COLUMNS, load_deals
 from storage.scope import Scope
 
-# Up to this many owners a search walks the owner index; a bigger scope (a manager's team is a
-# third of the org) reads the table in order instead, which beats fetching its deals at random.
+# A search walks the owner index for up to this many owners, or this share of the org's users if
+# more; a bigger scope (a team that is a quarter of a small org) reads the table in order instead,
+# which beats fetching its deals at random. A 9-rep pod of the 1M demo's 1,134 users: 0.14 s by
+# the index, 2.1 s by the scan.
 OWNER_INDEX_MAX_OWNERS = 3
+OWNER_INDEX_MAX_SHARE = 0.05
 
 
 # Statements are built once per shape (kind of scope, dialect) with the text, owners and ids as
@@ -37,11 +40,20 @@ EVERYONE, NOBODY, FEW_OWNERS, MANY_OWNERS = "everyone", "nobody", "few owners", 
 
 
 def _scope_shape(scope: Scope) -> str:
+    """EVERYONE, NOBODY or MANY_OWNERS (any other scope); `_search_shape` tells FEW_OWNERS apart."""
     if scope.owner_ids is None:
         return EVERYONE
-    if not scope.owner_ids:
-        return NOBODY
-    return FEW_OWNERS if len(scope.owner_ids) <= OWNER_INDEX_MAX_OWNERS else MANY_OWNERS
+    return MANY_OWNERS if scope.owner_ids else NOBODY
+
+
+def _search_shape(session: Session, scope: Scope) -> str:
+    shape = _scope_shape(scope)
+    if shape != MANY_OWNERS or scope.owner_ids is None:
+        return shape
+    if len(scope.owner_ids) <= OWNER_INDEX_MAX_OWNERS:
+        return FEW_OWNERS
+    users = session.scalar(select(func.count()).select_from(User)) or 0
+    return FEW_OWNERS if len(scope.owner_ids) <= users * OWNER_INDEX_MAX_SHARE else MANY_OWNERS
 
 
 def _owner_params(scope: Scope) -> dict[str, Any]:
@@ -120,7 +132,7 @@ def _matching_statement(shape: str, dialect: str, limit: int) -> Select[Any]:
 
 def _matching_ids(session: Session, scope: Scope, needle: str, limit: int) -> list[int]:
     """Ids of the first `limit` deals whose name or account name contains `needle`, in reply order."""
-    stmt = _matching_statement(_scope_shape(scope), session.get_bind().dialect.name, limit)
+    stmt = _matching_statement(_search_shape(session, scope), session.get_bind().dialect.name, limit)
     params = {"pattern": f"%{_escape_like(needle.lower())}%", **_owner_params(scope)}
     return [int(i) for i in session.scalars(stmt, params)]
 

@@ -160,3 +160,18 @@ def test_an_account_named_like_another_in_another_case_goes_to_the_part_of_a_nam
         )
         assert fast == shared, text
     session.rollback()
+
+
+def test_a_team_search_finds_the_same_deals_by_the_owner_index_as_by_the_scan(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A pod is a small share of a big org's users (the owner index), a quarter of a small one's (a scan).
+    import storage.deal_queries as deal_queries
+
+    team = _scopes(session)["team"]
+    for needle in ["software", "holdings", "renewal", "a", "zzz no match"]:
+        monkeypatch.setattr(deal_queries, "OWNER_INDEX_MAX_SHARE", 1.0)
+        by_index = find_deal_ids(session, team, needle, limit=50)
+        monkeypatch.setattr(deal_queries, "OWNER_INDEX_MAX_SHARE", 0.0)
+        assert find_deal_ids(session, team, needle, limit=50) == by_index, needle
+        assert by_index or needle == "zzz no match"
