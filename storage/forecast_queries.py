@@ -146,11 +146,18 @@ def _frame(rows: Sequence[Any], columns: Sequence[str]) -> pd.DataFrame:
 
 def _typed(rows: Sequence[Any], row_type: type[Row]) -> list[Row]:
     """`rows` as `row_type` tuples holding what `_frame` would hold, as plain Python values."""
-    convert = [_converter(name) for name in row_type._fields]
-    return [row_type(*(to(value) for to, value in zip(convert, row, strict=True))) for row in rows]
+    convert = [(at, to) for at, name in enumerate(row_type._fields) if (to := _converter(name)) is not None]
+    typed = []
+    for row in rows:
+        values = list(row)
+        for at, to in convert:
+            values[at] = to(values[at])
+        typed.append(row_type._make(values))
+    return typed
 
 
-def _converter(name: str) -> Callable[[Any], Any]:
+def _converter(name: str) -> Callable[[Any], Any] | None:
+    """None for text, which both drivers return as str or None (SQLite stores NaN as NULL)."""
     if name in _INTS:
         return _int
     if name in _FLOATS:
@@ -159,11 +166,7 @@ def _converter(name: str) -> Callable[[Any], Any]:
         return _datetime
     if name in _BOOLS:
         return bool  # NULL is False, as `fillna(False)`
-    return _nullable
-
-
-def _nullable(value: Any) -> Any:
-    return None if value is None or value != value else value  # noqa: PLR0124 - NaN is NULL too
+    return None
 
 
 def _int(value: Any) -> int | None:
