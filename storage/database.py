@@ -7,7 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.settings import get_settings, normalize_database_url
@@ -60,3 +61,28 @@ def read_concurrently(
     with ThreadPoolExecutor(max_workers=len(reads), thread_name_prefix="revbot-read") as pool:
         futures = {name: pool.submit(on_own_connection, read) for name, read in reads.items()}
         return {name: future.result() for name, future in futures.items()}
+
+
+@contextmanager
+def loading_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection for a bulk load (the demo seed, a big import). On SQLite it leaves WAL mode for
+    the load when it can: WAL writes every page twice (log, then checkpoint), a rollback journal
+    only the few pages it changes. The load stays one transaction either way."""
+    if engine.dialect.name != "sqlite":
+        with engine.connect() as connection:
+            yield connection
+        return
+    engine.dispose()  # leaving WAL needs the only connection to the file
+    with engine.connect() as connection:
+        try:
+            mode = connection.exec_driver_sql("PRAGMA journal_mode=DELETE").scalar()
+            connection.commit()
+        except OperationalError:  # another process has the file open: stay in WAL, just slower
+            connection.rollback()
+            mode = "wal"
+        try:
+            yield connection
+        finally:
+            if mode == "delete":
+                connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+                connection.commit()

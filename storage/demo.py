@@ -14,17 +14,16 @@ half-finished seed never looks seeded.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 import numpy as np
-from sqlalchemy import Connection, Engine, case, func, or_, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine, case, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from storage.config import RevbotConfig
+from storage.database import loading_connection
 from storage.demo_calendar import Quarter, quarters_around
 from storage.demo_customers import make_customers
 from storage.demo_deals import make_deals
@@ -152,7 +151,7 @@ def seed_demo(
     def phase(name: str) -> Callable[[int, int], None]:
         return lambda done, total: report(name, done, total)
 
-    with _loading_connection(engine) as connection, connection.begin():
+    with loading_connection(engine) as connection, connection.begin():
         bulk_insert(connection, Team.__table__, _columns(team_rows(deals)), on_batch=phase("teams"))
         bulk_insert(connection, User.__table__, _columns(user_rows(people)), on_batch=phase("people"))
         bulk_insert(connection, Account.__table__, accounts.rows(), on_batch=phase("accounts"))
@@ -175,30 +174,6 @@ def seed_demo(
         )
     report("done", 1, 1)
     return summarize(engine, config, today=today)
-
-
-@contextmanager
-def _loading_connection(engine: Engine) -> Iterator[Connection]:
-    """A connection for the bulk load. On SQLite it leaves WAL mode for the load when it can: WAL
-    writes every page twice (log, then checkpoint), a rollback journal only the few pages it changes."""
-    if engine.dialect.name != "sqlite":
-        with engine.connect() as connection:
-            yield connection
-        return
-    engine.dispose()  # leaving WAL needs the only connection to the file
-    with engine.connect() as connection:
-        try:
-            mode = connection.exec_driver_sql("PRAGMA journal_mode=DELETE").scalar()
-            connection.commit()
-        except OperationalError:  # another process has the file open: stay in WAL, just slower
-            connection.rollback()
-            mode = "wal"
-        try:
-            yield connection
-        finally:
-            if mode == "delete":
-                connection.exec_driver_sql("PRAGMA journal_mode=WAL")
-                connection.commit()
 
 
 def _utcnow() -> datetime:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert
 
 from storage.config import RevbotConfig
-from storage.demo import _loading_connection as loading_connection
+from storage.database import loading_connection
 from storage.models import SyncRun
 from storage.sync.catalog import stage_catalog
 from storage.sync.deal_writer import Progress, write_deals
