@@ -27,6 +27,9 @@ from storage.config import RevbotConfig
 
 DEFAULT_PROCESSES = 2
 PARENT_CHECK_SECONDS = 2.0
+# Workers yield the CPU to the bot process: an ack has Slack's 3 seconds, an answer does not. On two
+# cores, two busy workers otherwise delayed acks to ~300 ms under a burst of different people.
+WORKER_NICENESS = 5
 
 _worker: tuple[sessionmaker[Session], RevbotConfig] | None = None
 
@@ -64,6 +67,7 @@ class AnswerWorkers:
 def _start_worker(database_url: str, config: RevbotConfig) -> None:
     global _worker
     _exit_with_parent()
+    os.nice(WORKER_NICENESS)
     import commands.all  # noqa: F401 - registers every command in this process
     from storage.database import make_engine, session_factory
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from bot.answer_workers import WORKER_NICENESS
 from tests.bot.harness import BOT_TOKEN, SIGNING_SECRET
 
 
@@ -61,6 +62,8 @@ def test_sigterm_stops_the_bot_and_its_answer_workers(database_url: str, tmp_pat
         _wait_healthy(f"http://127.0.0.1:{port}/healthz", bot)
         workers = psutil.Process(bot.pid).children(recursive=True)
         assert workers, "the answer worker was not started"
+        # the answer worker yields the CPU to the acking bot process
+        assert psutil.Process(bot.pid).nice() + WORKER_NICENESS in {worker.nice() for worker in workers}
         bot.send_signal(signal.SIGTERM)
         assert bot.wait(timeout=30) == 0
         _, alive = psutil.wait_procs(workers, timeout=10)
