@@ -10,7 +10,7 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from commands import reply
-from commands.arguments import MAX_LISTED_MATCHES, account_subject, normalize, take_share, unescape_slack
+from commands.arguments import account_subject, normalize, take_share, the_one_account, unescape_slack
 from commands.pipeline import deal_rows
 from commands.registry import Command, CommandContext, ParseContext, Subject, UsageError, register
 from commands.rendering import Message
@@ -45,14 +45,8 @@ def parse(text: str, ctx: ParseContext) -> tuple[AccountArgs, Subject]:
 def _by_part_of_name(session: Session, name: str) -> Subject:
     """`commands.arguments.find_one_account` once no exact match is found, without repeating its
     exact lookup (a scan of every account's lower-cased name): the same search, the same errors."""
-    matches = accounts_containing_sql(session, name, limit=20)
-    if not matches:
-        raise UsageError(f"no account matches “{name}”")
-    if len(matches) > 1:
-        names = ", ".join(a.name for a in matches[:MAX_LISTED_MATCHES])
-        more = f" and {len(matches) - MAX_LISTED_MATCHES} more" if len(matches) > MAX_LISTED_MATCHES else ""
-        raise UsageError(f"“{name}” matches several accounts ({names}{more}); be more specific")
-    return Subject("account", matches[0].id, matches[0].name)
+    match = the_one_account(accounts_containing_sql(session, name, limit=20), name)
+    return Subject("account", match.id, match.name)
 
 
 def run(args: AccountArgs, ctx: CommandContext) -> Message:

@@ -13,7 +13,9 @@ command's usage and an example.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -232,6 +234,19 @@ def find_one_account(session: Session, name: str) -> Account:
             .limit(20)
         )
     )
+    return the_one_account(matches, name)
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+NamedT = TypeVar("NamedT", bound=_Named)
+
+
+def the_one_account(matches: Sequence[NamedT], name: str) -> NamedT:
+    """The single account a part of a name found, or a usage error naming the candidates."""
     if not matches:
         raise UsageError(f"no account matches “{name}”")
     if len(matches) > 1:
