@@ -193,7 +193,8 @@ def _answer_for(
         return Outcome(_plain(escape_mrkdwn(str(refusal))), "refused", caller=caller, extra={"reason": str(refusal)})
     context = CommandContext(session=session, config=config, caller=caller, scope=scope, today=today, now=now)
     message = command.run(args, context)
-    validate_blocks(message.blocks)
+    if not message.validated:  # a command that built its Message without `render`
+        validate_blocks(message.blocks)
     outcome = Outcome(message, "answered", caller=caller, scope=scope, share_requested=share)
     if share:
         channel, refusal = share_target(session, config, command.name, scope, request.channel_id)

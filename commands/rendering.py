@@ -170,6 +170,8 @@ class Message:
 
     text: str
     blocks: list[dict[str, Any]] = field(default_factory=list)
+    # set by `render`, which validates its blocks: the dispatcher then need not check them again
+    validated: bool = field(default=False, compare=False, repr=False)
 
     def to_slack(self) -> dict[str, Any]:
         return {"text": self.text, "blocks": self.blocks, "unfurl_links": False, "unfurl_media": False}
@@ -267,4 +269,4 @@ def render(
     markup = env.get_template(template_name).render(**context)
     blocks = fit_block_limit(blocks_from_markup(markup) + list(extra_blocks))
     text = escape_mrkdwn(fallback)[:MAX_TEXT_CHARS]
-    return Message(text=text, blocks=validate_blocks(blocks))
+    return Message(text=text, blocks=validate_blocks(blocks), validated=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from commands.rendering import validate_blocks
+from commands.registry import REGISTRY, Command, CommandContext, ParseContext, Subject
+from commands.rendering import Message, validate_blocks
 from storage.database import session_factory
 from storage.models import AuditLog
 
@@ -66,3 +67,23 @@ async def test_share_joins_the_channel_when_revbot_is_not_in_it(slack, org, prob
     reply = await slack.command("/probe", "share", user=org["mona"], channel=org.team_channels["EMEA"])
     assert org.team_channels["EMEA"] in slack.api.channels_joined
     assert reply.text.startswith("Shared in")
+
+
+def _oversized_header(text: str, ctx: ParseContext) -> tuple[str, Subject]:
+    return text, Subject("self")
+
+
+def _built_without_render(args: str, ctx: CommandContext) -> Message:
+    # a header over Slack's 150 characters, in a Message that did not come from `render`
+    return Message(text="hi", blocks=[{"type": "header", "text": {"type": "plain_text", "text": "x" * 200}}])
+
+
+async def test_a_reply_built_without_the_renderer_is_still_checked_against_block_kit(slack, org):
+    command = Command(name="rawprobe", description="A hand-built reply (tests only)", usage_hint="", examples=("",),
+                      parse=_oversized_header, run=_built_without_render)  # fmt: skip
+    REGISTRY[command.name] = command
+    try:
+        reply = await slack.command("/rawprobe", "", user=org["dana"])
+    finally:
+        REGISTRY.pop(command.name, None)
+    assert reply.text.startswith("Something went wrong; the error is logged")
