@@ -2,8 +2,8 @@
 
 `metrics.pipeline.stalled_deals` calls a deal stalled when it has been in its stage more than
 `pipeline.stalled_stage_multiple` × the median days the open deals in scope have spent in that
-stage. Those medians move slowly (a day at a time), yet on a big org they cost a sort of every open
-deal per stage (about a second on 1M deals), so they are cached per database, scope and day for
+stage. Those medians move slowly (a day at a time), yet for a big org they cost reading and sorting
+every open deal's entry time (200k on 1M deals), so they are cached per database, scope and day for
 `TTL_SECONDS` (10 minutes). A new successful sync or import (a newer `sync_runs` row) starts afresh,
 and so does a new engine (a restart, or each test's own database). Within the TTL, deals edited
 behind revbot's back may be judged against medians up to 10 minutes old.

@@ -729,41 +729,18 @@ def _midnight(d: date) -> datetime:
     return datetime(d.year, d.month, d.day)
 
 
-def stalled_condition(today: date, rules: PipelineRules, stage_medians: Mapping[str, float]) -> ColumnElement[bool]:
+def _stalled_shape(stages: tuple[str, ...]) -> ColumnElement[bool]:
     """SQL for `metrics.pipeline.stalled_deals`' rule on open deals, with the same day arithmetic:
     days since the last touch ≥ N  ⇔  last touch < midnight of (today − N + 1);
-    whole days in stage > k × median  ⇔  entered < midnight of (today − ⌊k × median⌋)."""
-    last_touch = func.coalesce(Deal.last_activity_at, Deal.created_at)
-    idle_before, entered_before = stalled_thresholds(today, rules, stage_medians)
-    idle = last_touch < idle_before
-    if not entered_before:
-        return idle
-    # One lookup of the deal's own stage (NULL, so false, for stages without a median) instead of
-    # an OR over every stage: a third less work per row in a rep's /pipeline.
-    return or_(idle, Deal.stage_entered_at < case(entered_before, value=Deal.stage))
-
-
-def stalled_thresholds(
-    today: date, rules: PipelineRules, stage_medians: Mapping[str, float]
-) -> tuple[datetime, dict[str, datetime]]:
-    """`stalled_condition`'s values: the last touch before which a deal is idle, and per stage with
-    a usable median the entry time before which a deal has been in it too long."""
-    idle_before = _midnight(today - timedelta(days=rules.stalled_after_days - 1))
-    entered_before = {
-        stage: _midnight(today - timedelta(days=math.floor(k_median)))
-        for stage, median in sorted(stage_medians.items())
-        if median and median > 0 and (k_median := rules.stalled_stage_multiple * median) < 36_500
-    }
-    return idle_before, entered_before
-
-
-def _stalled_shape(stages: tuple[str, ...]) -> ColumnElement[bool]:
-    """`stalled_condition` with its values bound: `idle_before`, and `entered_before_<i>` for the
-    i-th of `stages` (see `_stalled_params`)."""
+    whole days in stage > k × median  ⇔  entered < midnight of (today − ⌊k × median⌋).
+    The values are parameters, `idle_before` and `entered_before_<i>` for the i-th of `stages`
+    (`_stalled_params` gives both), so that per-answer statements can be built once."""
     last_touch = func.coalesce(Deal.last_activity_at, Deal.created_at)
     idle = last_touch < bindparam("idle_before", type_=DateTime())
     if not stages:
         return idle
+    # One lookup of the deal's own stage (NULL, so false, for stages without a median) instead of
+    # an OR over every stage: a third less work per row in a rep's /pipeline.
     whens = {stage: bindparam(f"entered_before_{i}", type_=DateTime()) for i, stage in enumerate(stages)}
     return or_(idle, Deal.stage_entered_at < case(whens, value=Deal.stage))
 
@@ -771,8 +748,14 @@ def _stalled_shape(stages: tuple[str, ...]) -> ColumnElement[bool]:
 def _stalled_params(
     today: date, rules: PipelineRules, stage_medians: Mapping[str, float]
 ) -> tuple[tuple[str, ...], dict[str, Any]]:
-    idle_before, entered_before = stalled_thresholds(today, rules, stage_medians)
-    params: dict[str, Any] = {"idle_before": idle_before}
+    """The stages with a usable median and the rule's values: the last touch before which a deal
+    is idle, and per stage the entry time before which a deal has been in it too long."""
+    entered_before = {
+        stage: _midnight(today - timedelta(days=math.floor(k_median)))
+        for stage, median in sorted(stage_medians.items())
+        if median and median > 0 and (k_median := rules.stalled_stage_multiple * median) < 36_500
+    }
+    params: dict[str, Any] = {"idle_before": _midnight(today - timedelta(days=rules.stalled_after_days - 1))}
     params.update({f"entered_before_{i}": at for i, at in enumerate(entered_before.values())})
     return tuple(entered_before), params
 
@@ -789,7 +772,7 @@ class PipelineGroup(NamedTuple):
     closing: bool  # close date in the period
     created: bool  # created in the period
     past_due: bool  # open, close date before today
-    stalled: bool  # open and `stalled_condition`
+    stalled: bool  # open and `_stalled_shape`
     count: int
     amount: float
 
@@ -928,12 +911,13 @@ def stalled_rows_sql(
     limit: int = 50,
     columns: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """The `limit` biggest stalled open deals in scope (see `stalled_condition`), biggest first."""
+    """The `limit` biggest stalled open deals in scope (see `_stalled_shape`), biggest first."""
     names = tuple(columns or DEAL_COLUMNS)
+    stages, params = _stalled_params(today, rules, stage_medians)
     stmt = _scoped(_deals_select(names), scope, Deal.owner_id).where(
-        Deal.is_closed == false(), stalled_condition(today, rules, stage_medians)
+        Deal.is_closed == false(), _stalled_shape(stages)
     )
-    return _execute(session, stmt.order_by(Deal.amount.desc(), Deal.id).limit(limit), names)
+    return _execute(session, stmt.order_by(Deal.amount.desc(), Deal.id).limit(limit).params(params), names)
 
 
 # --- slash commands: the few rows a reply lists, ranked in SQL in the reporting currency -------
@@ -957,7 +941,7 @@ def top_stalled_rows_sql(
     fx_rates: Mapping[str, float],
     limit: int,
 ) -> list[dict[str, Any]]:
-    """The `limit` biggest stalled open deals in scope (`stalled_condition`), biggest in the reporting
+    """The `limit` biggest stalled open deals in scope (`_stalled_shape`), biggest in the reporting
     currency first, as `metrics.pipeline.stalled_deals` ranks them, as `deal_records`. Count them
     with the rollup."""
     stages, params = _stalled_params(today, rules, stage_medians)
