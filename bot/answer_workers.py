@@ -6,7 +6,8 @@ ack waits behind pandas and SQLAlchemy work, and Slack's 3-second ack limit gets
 `REVBOT_ANSWER_PROCESSES` > 0 (`revbot serve` uses 2 unless told otherwise) the bot process only
 speaks HTTP and Slack, and the answers (parse → authorize → compute → render → audit, the same
 `bot.dispatch.answer`) run in that many worker processes, each with its own database connections
-and caches. 0 keeps the answers in threads of the bot process (tests, tiny deployments).
+and caches. Each worker keeps the org-wide numbers warm (`bot.org_warm_up`). 0 keeps the answers in
+threads of the bot process (tests, tiny deployments), with no warm-up.
 """
 
 from __future__ import annotations
@@ -42,11 +43,12 @@ class AnswerWorkers:
     def __init__(self, database_url: str, config: RevbotConfig, processes: int = DEFAULT_PROCESSES) -> None:
         # spawn, not fork: the bot process runs an event loop and threads, which fork would copy mid-flight.
         context = multiprocessing.get_context("spawn")
+        self._org_numbers_warm = [context.Event() for _ in range(processes)]
         self._pools = [
             ProcessPoolExecutor(
-                max_workers=1, mp_context=context, initializer=_start_worker, initargs=(database_url, config)
+                max_workers=1, mp_context=context, initializer=_start_worker, initargs=(database_url, config, warm)
             )
-            for _ in range(processes)
+            for warm in self._org_numbers_warm
         ]
         self.processes = processes
 
@@ -54,6 +56,10 @@ class AnswerWorkers:
         """Start every worker now (imports, connections), not on the first command."""
         for future in [pool.submit(_ready) for pool in self._pools]:
             future.result()
+
+    def org_numbers_warm(self) -> bool:
+        """Whether every worker holds the org-wide numbers for the current data version and day."""
+        return all(warm.is_set() for warm in self._org_numbers_warm)
 
     async def answer(self, request: Any, now: datetime | None = None) -> Any:
         pool = self._pools[zlib.crc32(f"{request.email}".encode()) % len(self._pools)]
@@ -64,14 +70,16 @@ class AnswerWorkers:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _start_worker(database_url: str, config: RevbotConfig) -> None:
+def _start_worker(database_url: str, config: RevbotConfig, org_numbers_warm: Any) -> None:
     global _worker
     _exit_with_parent()
     os.nice(WORKER_NICENESS)
     import commands.all  # noqa: F401 - registers every command in this process
+    from bot.org_warm_up import OrgWarmUp
     from storage.database import make_engine, session_factory
 
     _worker = (session_factory(make_engine(database_url)), config)
+    OrgWarmUp(*_worker, warm=org_numbers_warm).start()
 
 
 def _exit_with_parent() -> None:

@@ -38,6 +38,7 @@ from commands.registry import (
     get_command,
 )
 from commands.rendering import Message, context_block, escape_mrkdwn, header_block, section_blocks, validate_blocks
+from metrics.periods import local_today
 from storage import audit
 from storage.config import RevbotConfig
 from storage.models import Team
@@ -60,7 +61,7 @@ class Request:
     email: str | None  # None: Slack had no email for this person
     slack_user_id: str | None = None
     channel_id: str | None = None
-    source: str = "slack"  # slack | cli | home
+    source: str = "slack"  # slack | cli | home | warm-up
     display_name: str = ""
 
     @property
@@ -140,7 +141,7 @@ def answer(
     sessions: sessionmaker[Session], config: RevbotConfig, request: Request, *, now: datetime | None = None
 ) -> Outcome:
     now = now or _utc_now()
-    today = now.replace(tzinfo=UTC).astimezone(config.zone).date()
+    today = local_today(config.zone, now)
     request = replace(request, text=strip_control_characters(request.text))
     text, share = split_share(request.text)
     caller: Caller | None = None
@@ -166,6 +167,13 @@ def answer(
         )
     _audit(sessions, request, outcome, now)
     return outcome
+
+
+def answer_as(session: Session, config: RevbotConfig, caller: Caller, request: Request, now: datetime) -> Outcome:
+    """`request` answered for `caller` on `session` (parse → authorize → run) with no audit row: not a
+    person's question but revbot computing ahead of one (`bot.org_warm_up`)."""
+    text, share = split_share(strip_control_characters(request.text))
+    return _answer_for(session, config, caller, request, text, share, local_today(config.zone, now), now)
 
 
 def _answer_for(

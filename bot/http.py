@@ -26,7 +26,15 @@ def make_web_app(app: AsyncApp, state: BotState) -> web.Application:
         return await to_aiohttp_response(bolt_response)
 
     async def healthz(_request: web.Request) -> web.Response:
-        return web.json_response({"ok": True, "answers_in_flight": len(state.tasks)})
+        workers = state.workers
+        return web.json_response(
+            {
+                "ok": True,
+                "answers_in_flight": len(state.tasks),
+                # answers in worker processes: have they computed the org-wide numbers yet (`bot.org_warm_up`)
+                "org_numbers_warm": workers.org_numbers_warm() if workers is not None else None,
+            }
+        )
 
     async def open_connections(_web_app: web.Application) -> None:
         await keep_connections(state.services.slack)

@@ -1,5 +1,5 @@
 """Shared numbers: identical questions asked at the same time compute once, and org-wide answers are
-also kept per data version for a few minutes.
+also kept per data version for up to an hour.
 
 Everyone-scope questions (an exec's /pipeline or /target) aggregate every open deal: on 1M deals
 the bare SQL GROUP BY alone takes 1.4–2 s on a small machine, above the 1 s goal, and 50 execs
@@ -10,7 +10,9 @@ Concurrent identical questions wait for the first one instead of all computing (
 
 Only everyone-scope answers are kept, and only when computing them took at least
 `MIN_COMPUTE_SECONDS` (small databases are always computed fresh). A deal edited in the database
-behind revbot's back (not through a sync) shows up in org-wide answers after at most the TTL.
+behind revbot's back (not through a sync) shows up in org-wide answers after at most the TTL. The
+answer workers' `bot.org_warm_up` computes them ahead of the first exec after each sync, and again
+(`recomputing()`) before they expire, so execs find them kept.
 
 Any other scope (a rep's book, a team) is never kept, but identical questions about the same scope
 that arrive while one is being computed wait for it and share its numbers (a team channel where
@@ -22,8 +24,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
@@ -32,7 +36,8 @@ from sqlalchemy import Engine
 from commands.registry import CommandContext
 from storage.freshness import newest_successful_sync
 
-TTL_SECONDS = 300.0
+# An hour: data changes come with syncs (a new data version), and the warm-up refreshes before this.
+TTL_SECONDS = 3600.0
 MIN_COMPUTE_SECONDS = 0.2
 _MAX_ENTRIES = 64
 
@@ -42,6 +47,22 @@ _lock = threading.Lock()
 _values: WeakKeyDictionary[Engine, dict[Hashable, tuple[float, Any]]] = WeakKeyDictionary()
 _flights: dict[tuple[int, Hashable], threading.Lock] = {}
 _running: dict[Hashable, Future[Any]] = {}
+_recomputing: ContextVar[bool] = ContextVar("recomputing", default=False)
+
+
+@contextmanager
+def recomputing() -> Iterator[None]:
+    """Within this block, everyone-scope numbers (and `stage_medians`) are computed afresh and
+    replace what is kept, instead of being read from it: the warm-up's refresh."""
+    token = _recomputing.set(True)
+    try:
+        yield
+    finally:
+        _recomputing.reset(token)
+
+
+def is_recomputing() -> bool:
+    return _recomputing.get()
 
 
 def shared_numbers(ctx: CommandContext, key: Hashable, compute: Callable[[], T]) -> T:
@@ -55,13 +76,14 @@ def shared_numbers(ctx: CommandContext, key: Hashable, compute: Callable[[], T])
         return _in_flight_shared((id(bind), key, ctx.today, ctx.scope.owner_ids, id(ctx.config)), compute)
     version = newest_successful_sync(ctx.session)
     full_key = (key, ctx.today, version, id(ctx.config))
-    found = _lookup(bind, full_key)
+    fresh = _recomputing.get()
+    found = None if fresh else _lookup(bind, full_key)
     if found is not None:
         return found
     with _lock:
         flight = _flights.setdefault((id(bind), full_key), threading.Lock())
     with flight:  # the first caller computes; the others wait here, then find its value
-        found = _lookup(bind, full_key)
+        found = None if fresh else _lookup(bind, full_key)
         if found is not None:
             return found
         started = time.monotonic()

@@ -19,6 +19,7 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import Engine
 
 from commands.registry import CommandContext
+from commands.shared_numbers import is_recomputing
 from storage.freshness import newest_successful_sync
 from storage.queries import stage_age_medians_sql
 
@@ -40,7 +41,7 @@ def stage_medians(ctx: CommandContext) -> dict[str, float]:
     with _lock:
         entries = _cache.setdefault(bind, {})
         hit = entries.get(key)
-    if hit is not None and hit[0] > now:
+    if hit is not None and hit[0] > now and not is_recomputing():
         return dict(hit[1])
     medians = stage_age_medians_sql(ctx.session, ctx.scope, today=ctx.today)
     with _lock:

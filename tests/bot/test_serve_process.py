@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -39,9 +40,7 @@ def _wait_healthy(url: str, bot: subprocess.Popen[bytes], timeout: float = 90) -
     raise AssertionError("revbot serve never answered /healthz")
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-def test_sigterm_stops_the_bot_and_its_answer_workers(database_url: str, tmp_path: Path) -> None:
-    port = _free_port()
+def _serve(database_url: str, port: int, tmp_path: Path) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -52,12 +51,18 @@ def test_sigterm_stops_the_bot_and_its_answer_workers(database_url: str, tmp_pat
         "REVBOT_ANSWER_PROCESSES": "1",
     }
     revbot = Path(sys.executable).with_name("revbot")
-    bot = subprocess.Popen(
+    return subprocess.Popen(
         [str(revbot), "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigterm_stops_the_bot_and_its_answer_workers(database_url: str, tmp_path: Path) -> None:
+    port = _free_port()
+    bot = _serve(database_url, port, tmp_path)
     try:
         _wait_healthy(f"http://127.0.0.1:{port}/healthz", bot)
         workers = psutil.Process(bot.pid).children(recursive=True)
@@ -71,3 +76,21 @@ def test_sigterm_stops_the_bot_and_its_answer_workers(database_url: str, tmp_pat
     finally:
         if bot.poll() is None:
             bot.kill()
+
+
+def test_healthz_says_once_the_workers_hold_the_org_wide_numbers(database_url: str, org, tmp_path: Path) -> None:
+    port = _free_port()
+    bot = _serve(database_url, port, tmp_path)
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}/healthz", bot)
+        deadline = time.monotonic() + 60
+        while True:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+                health = json.load(response)
+            if health["org_numbers_warm"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert health["org_numbers_warm"] is True
+    finally:
+        bot.terminate()
+        bot.wait(timeout=30)
