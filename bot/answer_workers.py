@@ -36,9 +36,10 @@ _worker: tuple[sessionmaker[Session], RevbotConfig] | None = None
 
 
 class AnswerWorkers:
-    """Worker processes that answer `bot.dispatch.Request`s. A person's questions always go to the
-    same worker, so the caches that worker keeps (stage medians, org-wide numbers per data version)
-    serve their next question too."""
+    """Worker processes that answer `bot.dispatch.Request`s. A question goes to the worker with the
+    fewest answers in flight, and among equally busy ones to the asker's own (the same one each
+    time), so the caches a worker keeps (a scope's stage medians) serve their next question too
+    without a burst of different people queueing unevenly."""
 
     def __init__(self, database_url: str, config: RevbotConfig, processes: int = DEFAULT_PROCESSES) -> None:
         # spawn, not fork: the bot process runs an event loop and threads, which fork would copy mid-flight.
@@ -51,6 +52,7 @@ class AnswerWorkers:
             for warm in self._org_numbers_warm
         ]
         self.processes = processes
+        self._in_flight = [0] * processes  # touched only from the event loop's thread
 
     def warm_up(self) -> None:
         """Start every worker now (imports, connections), not on the first command."""
@@ -62,8 +64,16 @@ class AnswerWorkers:
         return all(warm.is_set() for warm in self._org_numbers_warm)
 
     async def answer(self, request: Any, now: datetime | None = None) -> Any:
-        pool = self._pools[zlib.crc32(f"{request.email}".encode()) % len(self._pools)]
-        return await asyncio.get_running_loop().run_in_executor(pool, _answer_here, request, now)
+        chosen = self.worker_for(f"{request.email}")
+        self._in_flight[chosen] += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pools[chosen], _answer_here, request, now)
+        finally:
+            self._in_flight[chosen] -= 1
+
+    def worker_for(self, email: str) -> int:
+        own = zlib.crc32(email.encode()) % self.processes
+        return min(range(self.processes), key=lambda index: (self._in_flight[index], index != own))
 
     def close(self) -> None:
         for pool in self._pools:

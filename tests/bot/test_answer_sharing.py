@@ -107,3 +107,16 @@ def test_same_scope_questions_in_flight_share_their_numbers(engine, config):
     for thread in threads:
         thread.join()
     assert results == [42] * 4 and computed == [1]
+
+
+def test_a_persons_questions_go_to_their_own_worker_unless_it_is_busier(database_url, config):
+    workers = AnswerWorkers(database_url, config, processes=2)  # processes start on the first answer
+    try:
+        own = workers.worker_for("dana@example.com")
+        assert {workers.worker_for("dana@example.com") for _ in range(5)} == {own}
+        workers._in_flight[own] = 1
+        assert workers.worker_for("dana@example.com") == 1 - own
+        workers._in_flight[1 - own] = 1
+        assert workers.worker_for("dana@example.com") == own
+    finally:
+        workers.close()
