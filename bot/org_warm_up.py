@@ -4,9 +4,10 @@ An exec's `/pipeline` or `/funnel` aggregates every deal: on 1M deals that costs
 numbers are kept per data version (`commands.shared_numbers`), so without this the first exec after
 each sync — and after each expiry — waits for them, and so does everyone who asks at the same time.
 Each answer worker therefore runs an `OrgWarmUp` thread: when the data version (the newest
-successful `sync_runs` row) or the day changes, and again before what it computed expires, it asks
-each command's default question as an exec would (parse → authorize → run, no reply, no audit row)
-with `shared_numbers.recomputing()`, so the numbers are computed afresh and kept.
+successful `sync_runs` row, checked every few seconds) or the day changes, and again before what it
+computed expires, it asks each command's default question as an exec would (parse → authorize →
+run, no reply, no audit row) with `shared_numbers.recomputing()`, so the numbers are computed afresh
+and kept. Other periods and arguments (`/pipeline next quarter`) are computed when first asked.
 
 An exec who asks while the warm-up computes waits for that computation instead of starting another
 (single flight); one who asks during a refresh gets the numbers still kept.
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 
 # Every command whose everyone-scope numbers go through `shared_numbers`.
 WARMED_COMMANDS = ("pipeline", "target", "forecast", "funnel", "retention", "renewals")
-CHECK_SECONDS = 30.0
+CHECK_SECONDS = 5.0  # a check is one MAX() over sync_runs, a row per sync
 # Refresh well before the kept numbers expire, so an exec never finds them gone.
 REFRESH_SECONDS = shared_numbers.TTL_SECONDS * 0.75
 WARM_UP_CALLER = Caller(
