@@ -16,8 +16,8 @@ from functools import cache
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, cast, false, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, cast, false, func, or_, select, union_all
+from sqlalchemy.orm import Session, aliased
 
 from storage.models import Account, Deal, DealHistory, User
 from storage.queries import DEAL_COLUMNS, load_deals
@@ -120,11 +120,19 @@ def _matching_statement(shape: str, dialect: str, limit: int) -> Select[Any]:
             .where(Deal.removed_at.is_(None), or_(_contains(Deal.name, dialect), _contains(Account.name, dialect)))
         )
     else:
+        # Two arms, then the ids they name: deals by their own name (the one scan of `deals`, reading
+        # nothing else of a row that does not match) and deals of the matching accounts (through
+        # ix_deals_account). With `name LIKE … OR account_id IN (…)` in one scan, SQLite probed the
+        # account set for each of the ~970k deals whose name did not match and checked removed_at
+        # on all 1M: an exec's "software" (33k matches) took 0.8 s, now ~0.4 s.
+        named, of_account = aliased(Deal, name="named"), aliased(Deal, name="of_account")
+        by_name = select(named.id)
+        if shape == MANY_OWNERS:  # the owner first: other owners' names are not matched
+            by_name = by_name.where((named.owner_id + 0).in_(OWNERS))
+        by_name = by_name.where(_contains(named.name, dialect))
         accounts = select(Account.id).where(_contains(Account.name, dialect))
-        stmt = select(Deal.id).where(
-            Deal.removed_at.is_(None),
-            or_(_contains(Deal.name, dialect), Deal.account_id.in_(accounts.scalar_subquery())),
-        )
+        by_account = select(of_account.id).where(of_account.account_id.in_(accounts.scalar_subquery()))
+        stmt = select(Deal.id).where(Deal.id.in_(union_all(by_name, by_account)), Deal.removed_at.is_(None))
     # Ordering by an expression, not the bare column, keeps SQLite from walking ix_deals_open_close_date
     # for the order and fetching every deal at random; a scan plus a top-`limit` sort is ~4x faster.
     return _scoped(stmt, shape).order_by(cast(Deal.is_closed, Integer), Deal.amount.desc(), Deal.id).limit(limit)

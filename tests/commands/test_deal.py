@@ -86,3 +86,28 @@ def test_more_than_five_matches_says_how_many_more(ask: Ask, session) -> None:
     text = text_of(ask("deal", "acme"))
     assert "7 deals matching" in text
     assert "…and 2 more" in text
+
+
+@pytest.fixture
+def kept_numbers(monkeypatch: pytest.MonkeyPatch):
+    """`shared_numbers` keeping even the fixture org's millisecond answers, and forgetting them after."""
+    from commands import shared_numbers
+
+    monkeypatch.setattr(shared_numbers, "MIN_COMPUTE_SECONDS", 0.0)
+    shared_numbers.clear()
+    yield
+    shared_numbers.clear()
+
+
+def test_an_org_wide_search_is_kept_and_a_reps_is_not(ask: Ask, kept_numbers, monkeypatch: pytest.MonkeyPatch) -> None:
+    import commands.deal
+
+    searched = []
+    find = commands.deal.find_deal_ids
+    monkeypatch.setattr(commands.deal, "find_deal_ids", lambda *a, **k: searched.append(a[2]) or find(*a, **k))
+    first = text_of(ask("deal", "acme", who="alvin"))
+    assert text_of(ask("deal", "acme", who="alvin")) == first  # the exec's ids were kept
+    assert "3 deals matching" in first and searched == ["acme"]
+    assert text_of(ask("deal", "acme")) == text_of(ask("deal", "acme"))  # Dana's are searched each time
+    assert searched == ["acme"] * 3
+    assert "Globex Platform" in text_of(ask("deal", "globex", who="alvin"))  # another text, another search

@@ -58,3 +58,28 @@ def test_exact_account_leaves_part_of_a_name_and_ties_to_the_shared_lookup(sessi
     session.add(Account(id=50, crm_id="001X", name="ACME CORP", owner_id=DANA))
     session.flush()
     assert exact_account_sql(session, "acme corp") is None  # two accounts differ only in case
+
+
+@pytest.mark.parametrize("scope_name", sorted(SCOPES))
+@pytest.mark.parametrize("needle", ["acme", "globex", "orphan", "gone"])
+def test_removed_and_accountless_deals_as_find_deals(session: Session, scope_name: str, needle: str) -> None:
+    """Org-wide and wide scopes search deals by name and by account in two arms (`_matching_statement`):
+    a removed deal matching either way stays out, a deal matching both ways comes once, and a deal
+    without an account is found by its own name."""
+    from datetime import datetime
+
+    from tests.commands.conftest import _deal
+
+    session.add_all(
+        [
+            _deal(20, "Acme gone", DANA, ACME, 500_000, "Negotiation", removed_at=datetime(2026, 5, 1)),
+            _deal(21, "Globex gone", FOX, 2, 5_000, "Proposal", removed_at=datetime(2026, 5, 1)),
+            _deal(22, "orphan deal", FOX, None, 7_000, "Proposal"),  # type: ignore[arg-type]
+            _deal(23, "Acme add-on", JEFFREY, ACME, 100_000, "Proposal"),  # ties Acme Expansion's amount
+        ]
+    )
+    session.flush()
+    scope = SCOPES[scope_name]
+    fast = find_deals_fast(session, scope, needle, limit=50)
+    assert fast.equals(find_deals(session, scope, needle, limit=50))
+    assert 20 not in set(fast["id"]) and 21 not in set(fast["id"])
