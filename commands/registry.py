@@ -15,12 +15,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any, Generic, Literal, TypeVar
 
 from sqlalchemy.orm import Session
 
 from commands.rendering import Message
 from storage.config import RevbotConfig
+from storage.freshness import newest_successful_sync
 from storage.scope import Scope
 
 
@@ -81,6 +83,12 @@ class CommandContext:
     scope: Scope
     today: date  # in the configured time zone
     now: datetime  # naive UTC
+
+    @cached_property
+    def data_version(self) -> datetime | None:
+        """When the newest successful sync finished: what the kept numbers are keyed on and the footer
+        shows, read once per answer so both agree."""
+        return newest_successful_sync(self.session)
 
 
 Args = TypeVar("Args")

@@ -15,7 +15,7 @@ from jinja2 import Environment
 
 from commands.registry import CommandContext
 from commands.rendering import Message, make_environment, render
-from storage.freshness import data_freshness
+from storage.freshness import freshness_as_of
 
 LIST_LIMIT = 10  # rows of a list before "and N more"
 
@@ -27,7 +27,7 @@ def environment() -> Environment:
 
 def answer(ctx: CommandContext, template: str, *, fallback: str, **values: Any) -> Message:
     """Render `template` with the values every reply needs, validated for Block Kit."""
-    freshness = data_freshness(ctx.session, stale_after_hours=ctx.config.freshness.stale_after_hours, now=ctx.now)
+    freshness = freshness_as_of(ctx.data_version, stale_after_hours=ctx.config.freshness.stale_after_hours, now=ctx.now)
     common: dict[str, Any] = {
         "freshness": freshness,
         "stale_after_hours": ctx.config.freshness.stale_after_hours,

@@ -34,7 +34,6 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import Engine
 
 from commands.registry import CommandContext
-from storage.freshness import newest_successful_sync
 
 # An hour: data changes come with syncs (a new data version), and the warm-up refreshes before this.
 TTL_SECONDS = 3600.0
@@ -74,7 +73,7 @@ def shared_numbers(ctx: CommandContext, key: Hashable, compute: Callable[[], T])
         return compute()
     if not ctx.scope.is_everyone:
         return _in_flight_shared((id(bind), key, ctx.today, ctx.scope.owner_ids, id(ctx.config)), compute)
-    version = newest_successful_sync(ctx.session)
+    version = ctx.data_version
     full_key = (key, ctx.today, version, id(ctx.config))
     fresh = _recomputing.get()
     found = None if fresh else _lookup(bind, full_key)

@@ -20,7 +20,6 @@ from sqlalchemy import Engine
 
 from commands.registry import CommandContext
 from commands.shared_numbers import is_recomputing
-from storage.freshness import newest_successful_sync
 from storage.queries import stage_age_medians_sql
 
 TTL_SECONDS = 600.0
@@ -35,7 +34,7 @@ def stage_medians(ctx: CommandContext) -> dict[str, float]:
     bind = ctx.session.get_bind()
     if not isinstance(bind, Engine):
         return stage_age_medians_sql(ctx.session, ctx.scope, today=ctx.today)
-    newest_sync = newest_successful_sync(ctx.session)
+    newest_sync = ctx.data_version
     key = (ctx.scope.owner_ids, ctx.today, newest_sync)
     now = time.monotonic()
     with _lock:

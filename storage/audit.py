@@ -12,7 +12,8 @@ from storage.freshness import utcnow
 from storage.models import AuditLog
 
 MAX_ARGUMENT_CHARS = 2000
-_INSERT = insert(AuditLog)
+# On the table, not the ORM entity: a plain Core INSERT skips the ORM bulk-insert machinery.
+_INSERT = insert(AuditLog.__table__)
 
 
 def record(

@@ -34,7 +34,11 @@ def newest_successful_sync(session: Session) -> datetime | None:
 
 def data_freshness(session: Session, *, stale_after_hours: float, now: datetime | None = None) -> Freshness:
     """Freshness from the newest successful sync of any source (import, API sync or demo seed)."""
-    as_of = newest_successful_sync(session)
+    return freshness_as_of(newest_successful_sync(session), stale_after_hours=stale_after_hours, now=now)
+
+
+def freshness_as_of(as_of: datetime | None, *, stale_after_hours: float, now: datetime | None = None) -> Freshness:
+    """Freshness of data whose newest successful sync finished at `as_of`."""
     if as_of is None:
         return Freshness(as_of=None, stale=True, age=None)
     age = (now or utcnow()) - as_of
