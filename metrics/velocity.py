@@ -344,8 +344,9 @@ def funnel_from_changes(
     # Each column read once (a pandas column access costs more than the arrays' work for a rep).
     deal, change_id, old, new = (np.asarray(changes[c], dtype="int64") for c in ("deal_id", "id", "old", "new"))
     at = np.asarray(changes["at"], dtype="float64")
-    order = np.lexsort((change_id, at, deal))
-    deal, old, new, at = deal[order], old[order], new[order], at[order]
+    if not _in_order(deal, at, change_id):  # an org's changes come in order (storage.funnel_queries)
+        order = np.lexsort((change_id, at, deal))
+        deal, old, new, at = deal[order], old[order], new[order], at[order]
 
     pipe_ids = np.asarray(pipeline["id"], dtype="int64")
     by_id = np.argsort(pipe_ids, kind="stable")
@@ -355,12 +356,14 @@ def funnel_from_changes(
 
     first = np.ones(len(deal), dtype=bool)
     first[1:] = deal[1:] != deal[:-1]
-    slot, known = _lookup(pipe_ids, deal)
+    starts = np.flatnonzero(first)
+    changed_ids = deal[starts]
+    changed_slot, changed_known = _lookup(pipe_ids, changed_ids)
     # A stay starts at the previous change of the deal; its first one at the deal's creation, known
     # only for pipeline deals (as `time_in_stage` does with `deals=`).
     previous = np.empty(len(at), dtype="float64")
     previous[1:] = at[:-1]
-    previous[first] = np.where(known[first], pipe_created[slot[first]], np.nan)
+    previous[starts] = np.where(changed_known, pipe_created[changed_slot], np.nan)
     millis = at - previous
     is_open = np.array([s.status == "open" for s in config.stages] + [False])
     with np.errstate(invalid="ignore"):
@@ -369,11 +372,8 @@ def funnel_from_changes(
     stages = pd.Categorical.from_codes(old[keep], categories=names)
     stays = pd.DataFrame({"stage": stages, "millis": millis[keep].astype("int64")})
 
-    starts = np.flatnonzero(first)
     row_bits = _stage_bits(old, n) | _stage_bits(new, n)
     masks = np.bitwise_or.reduceat(row_bits, starts) if len(starts) else np.zeros(0, dtype="int64")
-    changed_ids = deal[starts]
-    changed_slot, changed_known = _lookup(pipe_ids, changed_ids)
     masks[changed_known] |= pipe_bits[changed_slot[changed_known]]
     unchanged = pipe_bits[~_lookup(changed_ids, pipe_ids)[1]]  # changed_ids is sorted: deals in order
     every = np.concatenate([masks, unchanged])
@@ -386,9 +386,19 @@ def funnel_from_changes(
     return reach, stays
 
 
+def _in_order(deal: np.ndarray, at: np.ndarray, change_id: np.ndarray) -> bool:
+    """Whether the rows are sorted by (deal, at, change id) already (a NaN time says no)."""
+    if len(deal) < 2:
+        return True
+    step_deal, step_at, step_id = np.diff(deal), np.diff(at), np.diff(change_id)
+    later = (step_deal > 0) | ((step_deal == 0) & ((step_at > 0) | ((step_at == 0) & (step_id > 0))))
+    return bool(later.all())
+
+
 def _stage_bits(codes: np.ndarray, n: int) -> np.ndarray:
-    """1 << code for a configured stage, 0 for anything else."""
-    return np.where(codes < n, np.left_shift(1, np.minimum(codes, 62)), 0).astype("int64")
+    """1 << code for a configured stage, 0 for anything else (codes are 0..n; above n is "anything else" too)."""
+    bits = np.array([1 << i for i in range(n)] + [0], dtype="int64")
+    return bits[np.minimum(codes, n)]
 
 
 def _lookup(sorted_ids: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
