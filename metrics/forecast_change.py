@@ -36,6 +36,7 @@ from metrics.movement import (
     DealState,
     bridge_between,
     bridge_of_rows,
+    map_by_value,
     round2,
     state_at,
     state_rows_at,
@@ -170,7 +171,7 @@ def as_they_stood(groups: pd.DataFrame, config: RevbotConfig) -> pd.DataFrame:
     is configured, else as the CRM row says."""
     status = {s.name.casefold(): s.status for s in config.stages}
     frame = groups.copy()
-    by_stage = frame["stage"].astype(object).map(lambda s: status.get(str(s).casefold()))
+    by_stage = map_by_value(frame["stage"], lambda s: status.get(str(s).casefold()))
     current = np.where(frame["is_closed"].astype(bool), np.where(frame["is_won"].astype(bool), "won", "lost"), "open")
     stood = by_stage.fillna(pd.Series(current, index=frame.index))
     frame["is_closed"] = (stood != "open").to_numpy()

@@ -102,6 +102,18 @@ def _parse_history_value(field_name: str, values: pd.Series) -> pd.Series:
     return values
 
 
+def map_by_value(values: pd.Series, function: Callable[[Any], Any]) -> pd.Series:
+    """`values.astype(object).map(function)`, calling `function` once per distinct value: an org's
+    week is 60k deals with a dozen stages, and a Python call per deal was 0.2 s a column."""
+    codes, uniques = pd.factorize(values.astype(object))
+    if len(codes) and codes.min() < 0:  # a missing value: None and NaN may map apart, keep each
+        return values.astype(object).map(function)
+    mapped = pd.Series(uniques, dtype=object).map(function)  # the same values: the same dtype
+    result = mapped.take(codes)
+    result.index = values.index
+    return result
+
+
 STATE_COLUMNS = ("id", "name", "stage", "amount", "currency", "close_date", "forecast_category", "created_at")
 
 
@@ -153,7 +165,7 @@ def _state(frame: pd.DataFrame, later_all: pd.DataFrame | None, at: pd.Timestamp
             frame.loc[parsed.index, field_name] = parsed.values
     status = {s.name.casefold(): s.status for s in config.stages}
     current_status = np.where(frame["is_closed"], np.where(frame["is_won"], "won", "lost"), "open")
-    stage_status = frame["stage"].astype(object).map(lambda s: status.get(str(s).casefold()))
+    stage_status = map_by_value(frame["stage"], lambda s: status.get(str(s).casefold()))
     frame["status"] = stage_status.fillna(pd.Series(current_status, index=frame.index))
     frame["exists"] = frame["created_at"].notna() & (frame["created_at"] <= at)
     frame["amount"] = pd.to_numeric(frame["amount"], errors="coerce").fillna(0.0)
@@ -214,8 +226,8 @@ def bridge_between(
     delta = e_cents - s_cents
     movement[both & (delta > 0)] = "amount_up"
     movement[both & (delta < 0)] = "amount_down"
-    stage_before = before["stage"].astype(object).map(lambda s: order.get(str(s).casefold(), -1)).to_numpy()
-    stage_after = after["stage"].astype(object).map(lambda s: order.get(str(s).casefold(), -1)).to_numpy()
+    stage_before = map_by_value(before["stage"], lambda s: order.get(str(s).casefold(), -1)).to_numpy()
+    stage_after = map_by_value(after["stage"], lambda s: order.get(str(s).casefold(), -1)).to_numpy()
     stage_move = np.full(len(before), "", dtype=object)
     stage_move[both & (stage_after > stage_before)] = "advanced"
     stage_move[both & (stage_after < stage_before)] = "regressed"
