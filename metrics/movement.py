@@ -153,7 +153,11 @@ def _state_columns(deals: pd.DataFrame) -> pd.DataFrame:
 def _state(frame: pd.DataFrame, later_all: pd.DataFrame | None, at: pd.Timestamp, config: RevbotConfig) -> pd.DataFrame:
     if later_all is not None:
         later = later_all[later_all["changed_at"] > at]
-        firsts = later.groupby(["deal_id", "field"], sort=False)["old_value"].first()
+        # The oldest change after `at` of each (deal, field) says what the field was then, empty
+        # included: `groupby.first()` skipped empty old values, so a category None → Best Case →
+        # Commit after `at` came back as Best Case instead of none.
+        keyed = later[later["deal_id"].notna() & later["field"].notna()]
+        firsts = keyed.drop_duplicates(["deal_id", "field"], keep="first").set_index(["deal_id", "field"])["old_value"]
         for field_name in ("stage", "amount", "close_date", "forecast_category"):
             if field_name not in firsts.index.get_level_values("field"):
                 continue
@@ -335,11 +339,10 @@ def _state_row(
     rates: dict[object, float],
     config: RevbotConfig,
 ) -> DealState:
-    # The first non-empty old value of each field changed after `at`, as pandas' `groupby.first`
-    # takes it (a field whose later old values are all empty still counts as undone, to empty).
+    # The old value of each field's first change after `at`, empty included (as `_state`).
     undo: dict[str, str | None] = {}
     for row in changes:
-        if row.changed_at > at and undo.get(row.field) is None:  # type: ignore[operator]
+        if row.changed_at > at and row.field not in undo:  # type: ignore[operator]
             undo[row.field] = row.old_value  # type: ignore[index]
     current = deal.amount if deal.amount is not None else 0.0
     amount = current
