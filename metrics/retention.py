@@ -19,7 +19,7 @@ over the cohort of customers with MRR at the start: new and reactivated customer
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
@@ -390,57 +390,90 @@ def renewal_risks(
     scores, order and reasons, riskiest first (ties: larger ARR, then `due`'s order, by account id
     as `renewal_risk`'s). Only the first `limit` (default all) become `RenewalRisk` rows."""
     weights = config.renewal_risk.weights
-    names = ("health", "usage_trend", "open_tickets", "nps", "contraction")
-    weight_of = {name: getattr(weights, name) for name in names}
-    scores: list[float] = []
-    arrs: list[float] = []
-    for renewal in due:
-        scores.append(_score(renewal, readings.get(renewal.account_id), weight_of))
-        arrs.append(renewal.mrr_cents_now * 12 / 100)
-    # sorted() is stable, as the DataFrame sort in `renewal_risk` is.
-    order = sorted(range(len(scores)), key=lambda i: (-scores[i], -arrs[i]))
+    score = _scorer(weights)
+    reading_of = readings.get
+    scores = [score(renewal, reading_of(renewal.account_id)) for renewal in due]
+    arrs = [renewal.mrr_cents_now * 12 / 100 for renewal in due]
+    order = _riskiest_first(scores, arrs)
     top = [
         RenewalRisk(
             account_id=due[i].account_id,
             renewal_date=due[i].renewal_date,
             arr=arrs[i],
             score=scores[i],
-            factors=_factors(due[i], readings.get(due[i].account_id)),
+            factors=_factors(due[i], reading_of(due[i].account_id)),
             weights=weights,
         )
         for i in (order if limit is None else order[:limit])
     ]
-    return RankedRenewals(count=len(order), total_arr=sum(arrs[i] for i in order), top=top)
+    return RankedRenewals(count=len(order), total_arr=sum([arrs[i] for i in order]), top=top)
 
 
-def _score(renewal: DueRenewal, health: HealthReadings | None, weight_of: Mapping[str, float]) -> float:
-    """`renewal_risk`'s score: `_factors`' risks weighted, without building the factors (an
-    org-wide list scores tens of thousands). The same terms are summed in the same order, with
-    `sum()` as there, so the floats are identical."""
-    terms: list[float] = []
-    weights: list[float] = []
-    if health is not None:
-        if health.health_score is not None:
-            weights.append(weight_of["health"])
-            terms.append(weights[-1] * min(max((100 - health.health_score) / 100, 0.0), 1.0))
-        if health.usage_old is not None and health.usage_new is not None and health.usage_span_days is not None:
-            drop = ratio(health.usage_old - health.usage_new, health.usage_old)
-            weights.append(weight_of["usage_trend"])
-            terms.append(weights[-1] * min(max(drop or 0.0, 0.0), 1.0))
-        if health.open_tickets is not None:
-            weights.append(weight_of["open_tickets"])
-            terms.append(weights[-1] * min(float(health.open_tickets) / 5, 1.0))
-        if health.nps is not None:
-            weights.append(weight_of["nps"])
-            terms.append(weights[-1] * min(max((50 - float(health.nps)) / 150, 0.0), 1.0))
-    old, new = renewal.mrr_cents_before, renewal.mrr_cents_now
-    if old > 0:
-        weights.append(weight_of["contraction"])
-        terms.append(weights[-1] * (max(old - new, 0) / old))
-    weight_sum = sum(weights)
-    if not weights or weight_sum == 0:
-        return 0.0
-    return round(100 * sum(terms) / weight_sum, 1)
+def _riskiest_first(scores: list[float], arrs: list[float]) -> list[int]:
+    """Positions by score, then ARR, both descending, ties in their given order: what one stable
+    sort by `(-score, -arr)` gives, as two stable sorts by one float each (Python compares float
+    keys directly, a tuple key element by element: 90 → 20 ms for 28k renewals). A NaN score (a
+    NaN reading in PostgreSQL) leaves no total order, so then the tuple sort decides, as before."""
+    positions = range(len(scores))
+    if any(score != score for score in scores):
+        keys = [(-score, -arr) for score, arr in zip(scores, arrs, strict=True)]
+        return sorted(positions, key=keys.__getitem__)
+    by_arr = sorted(positions, key=[-arr for arr in arrs].__getitem__)
+    return sorted(by_arr, key=[-score for score in scores].__getitem__)
+
+
+def _scorer(weights: RenewalRiskWeights) -> Callable[[DueRenewal, HealthReadings | None], float]:
+    """`renewal_risk`'s score as a function of one renewal and its readings: `_factors`' risks
+    weighted, without building the factors (an org-wide list scores tens of thousands). The same
+    terms are summed in the same order, with `sum()` as there, so the floats are identical; the sum
+    of the weights depends only on which factors have data, so it is summed once per set of them
+    (`weight_sums[mask]`, a bit per factor in `_factors`' order). `min(max(x, 0.0), 1.0)` is spelt
+    out as the comparisons min() and max() make (NaN and -0.0 come out the same)."""
+    w_health, w_usage, w_tickets, w_nps, w_contraction = ordered = (
+        weights.health,
+        weights.usage_trend,
+        weights.open_tickets,
+        weights.nps,
+        weights.contraction,
+    )
+    weight_sums = [sum([w for bit, w in enumerate(ordered) if mask >> bit & 1]) for mask in range(32)]
+
+    def score(renewal: DueRenewal, health: HealthReadings | None) -> float:
+        terms: list[float] = []
+        mask = 0
+        if health is not None:
+            _, health_score, open_tickets, nps, usage_old, usage_new, usage_span_days = health
+            if health_score is not None:
+                risk = (100 - health_score) / 100
+                risk = 0.0 if risk < 0.0 else risk
+                mask = 1
+                terms.append(w_health * (1.0 if risk > 1.0 else risk))
+            if usage_old is not None and usage_new is not None and usage_span_days is not None:
+                # ratio(), then `or 0.0` as `_factors` (None and -0.0 become 0.0)
+                drop = ((usage_old - usage_new) / usage_old if usage_old != 0 else 0.0) or 0.0
+                drop = 0.0 if drop < 0.0 else drop
+                mask |= 2
+                terms.append(w_usage * (1.0 if drop > 1.0 else drop))
+            if open_tickets is not None:
+                risk = float(open_tickets) / 5
+                mask |= 4
+                terms.append(w_tickets * (1.0 if risk > 1.0 else risk))
+            if nps is not None:
+                risk = (50 - float(nps)) / 150
+                risk = 0.0 if risk < 0.0 else risk
+                mask |= 8
+                terms.append(w_nps * (1.0 if risk > 1.0 else risk))
+        old = renewal.mrr_cents_before
+        if old > 0:
+            lost = old - renewal.mrr_cents_now
+            mask |= 16
+            terms.append(w_contraction * ((lost if lost > 0 else 0) / old))
+        weight_sum = weight_sums[mask]
+        if not mask or weight_sum == 0:
+            return 0.0
+        return round(100 * sum(terms) / weight_sum, 1)
+
+    return score
 
 
 def _factors(renewal: DueRenewal, health: HealthReadings | None) -> dict[str, tuple[float, float]]:
