@@ -105,10 +105,11 @@ def _parse_history_value(field_name: str, values: pd.Series) -> pd.Series:
 def map_by_value(values: pd.Series, function: Callable[[Any], Any]) -> pd.Series:
     """`values.astype(object).map(function)`, calling `function` once per distinct value: an org's
     week is 60k deals with a dozen stages, and a Python call per deal was 0.2 s a column."""
-    codes, uniques = pd.factorize(values.astype(object))
+    codes, uniques = pd.factorize(values)
     if len(codes) and codes.min() < 0:  # a missing value: None and NaN may map apart, keep each
         return values.astype(object).map(function)
-    mapped = pd.Series(uniques, dtype=object).map(function)  # the same values: the same dtype
+    # The same values as objects, so the same results and the same inferred dtype.
+    mapped = pd.Series(np.asarray(uniques, dtype=object), dtype=object).map(function)
     result = mapped.take(codes)
     result.index = values.index
     return result
