@@ -21,7 +21,7 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import TextClause, bindparam, text
 from sqlalchemy.orm import Session
 
 from storage.config import RevbotConfig
@@ -131,14 +131,19 @@ def _scope_filter(scope: Scope | None, params: dict[str, Any]) -> str:
 def _rows(session: Session, sql: str, params: dict[str, Any]) -> Sequence[Any]:
     """The DBAPI's rows as they come (plain SQL has no result types to process): an org-wide
     `/renewals` reads ~29k rows, and wrapping each in a SQLAlchemy Row cost ~30 ms."""
-    stmt = text(sql)
-    if "owner_ids" in params:
-        stmt = stmt.bindparams(bindparam("owner_ids", expanding=True))
-    result = session.connection().execute(stmt, params)
+    result = session.connection().execute(_statement(sql, "owner_ids" in params), params)
     try:
         return result.cursor.fetchall()
     finally:
         result.close()
+
+
+@lru_cache(maxsize=64)
+def _statement(sql: str, owner_ids: bool) -> TextClause:
+    """`text(sql)`, built once per SQL text (the statements differ by shape and window, not by who
+    asks): parsing ~20 bound parameters out of the text was ~0.5 ms of each rep's `/renewals`."""
+    stmt = text(sql)
+    return stmt.bindparams(bindparam("owner_ids", expanding=True)) if owner_ids else stmt
 
 
 def _date(value: Any) -> date:
