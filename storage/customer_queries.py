@@ -236,6 +236,10 @@ def retention_totals(
         source="subscriptions s JOIN accounts a ON a.id = s.account_id",
         where=where,
     )
+    # One pass over the accounts: whether an arriving account paid before (reactivation, not new)
+    # is looked up for arrivals only, inside the sums. Three sub-selects over a CTE of arrivals made
+    # SQLite write every account's row to a temporary table first: 540 -> 436 ms org-wide on the
+    # 1M demo (its ~100k paying accounts).
     sql = f"""
         WITH per_account AS (
             SELECT account_id,
@@ -253,17 +257,18 @@ def retention_totals(
                    unpriced
             FROM per_account
         ),
-        arrivals AS (
-            SELECT e, CASE WHEN EXISTS (
+        flagged AS (
+            SELECT s, e, a, unpriced,
+                   CASE WHEN s = 0 AND e > 0 THEN CASE WHEN EXISTS (
                        SELECT 1 FROM subscriptions p
                        WHERE p.account_id = m.account_id AND p.start_date < :period_start
-                   ) THEN 1 ELSE 0 END AS came_back
-            FROM m WHERE s = 0 AND e > 0
+                   ) THEN 1 ELSE 0 END END AS came_back
+            FROM m
         )
         SELECT COALESCE(SUM(s), 0), COALESCE(SUM(e), 0), COALESCE(SUM(a), 0),
-               (SELECT COALESCE(SUM(CASE WHEN came_back = 0 THEN e ELSE 0 END), 0) FROM arrivals),
-               (SELECT COALESCE(SUM(1 - came_back), 0) FROM arrivals),
-               (SELECT COALESCE(SUM(CASE WHEN came_back = 1 THEN e ELSE 0 END), 0) FROM arrivals),
+               COALESCE(SUM(CASE WHEN came_back = 0 THEN e ELSE 0 END), 0),
+               COALESCE(SUM(CASE WHEN came_back = 0 THEN 1 ELSE 0 END), 0),
+               COALESCE(SUM(CASE WHEN came_back = 1 THEN e ELSE 0 END), 0),
                COALESCE(SUM(CASE WHEN s > 0 AND e > s THEN e - s ELSE 0 END), 0),
                COALESCE(SUM(CASE WHEN s > 0 AND e > 0 AND e < s THEN s - e ELSE 0 END), 0),
                COALESCE(SUM(CASE WHEN s > 0 AND e = 0 THEN s ELSE 0 END), 0),
@@ -272,7 +277,7 @@ def retention_totals(
                COALESCE(SUM(CASE WHEN s > 0 AND e < s THEN e WHEN s > 0 THEN s ELSE 0 END), 0),
                COALESCE(SUM(CASE WHEN s > 0 THEN e ELSE 0 END), 0),
                COALESCE(SUM(unpriced), 0)
-        FROM m
+        FROM flagged
     """
     values = [int(v) for v in _rows(session, sql, params)[0]]
     if values[13]:
