@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Connection
 
@@ -138,20 +139,28 @@ def write_deals(
     update_frame = diff.updates.assign(id=diff.old["id"].astype("int64"))
     update_frame_rows(connection, "deals", update_frame, columns, on_chunk=advance)
     insert_frame(connection, "deal_history", history, list(history.columns))
+    check_references(connection, frame)
     if full:
         counts.removed = _mark_removed(connection, set(frame["crm_id"]), now_text)
     return counts
 
 
 BULK_ROWS = 50_000
-SQLITE_BULK_CACHE_KIB = 262_144  # 256 MiB page cache while a big load runs
+SQLITE_BULK_CACHE_KIB = 262_144  # 256 MiB page cache while a big load inserts
+SQLITE_SORT_CACHE_KIB = 4_096  # 4 MiB while it rebuilds the indexes: also the sorter's run size
 
 
 @contextmanager
 def bulk_load(connection: Connection, rows: int) -> Iterator[None]:
     """For a big insert into SQLite: drop the secondary deal indexes and rebuild them after
-    (sorting once beats updating six B-trees a row at a time), with a bigger page cache. Inside
-    the caller's transaction, so a failure restores them with everything else."""
+    (sorting once beats updating six B-trees a row at a time), with a bigger page cache for the
+    insert. Inside the caller's transaction, so a failure restores them with everything else.
+
+    The rebuild runs with a small cache on purpose: SQLite sizes each in-memory run of its
+    external sort by `cache_size`, and sorting a million-record linked list in one 256 MiB run is
+    bound by cache misses (40% of the rebuild's CPU in `perf`), where 4 MiB runs sort inside the
+    CPU cache and are then merged in sequential passes: 13-14 s CPU for the six indexes at 1M rows
+    instead of 15-19 s (docs/benchmarks.md, 2026-11-26 session 4)."""
     if rows < BULK_ROWS or connection.dialect.name != "sqlite":
         yield
         return
@@ -162,10 +171,36 @@ def bulk_load(connection: Connection, rows: int) -> Iterator[None]:
         for index in indexes:
             index.drop(connection)
         yield
+        connection.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_SORT_CACHE_KIB}")
         for index in indexes:
             index.create(connection)
     finally:
         connection.exec_driver_sql(f"PRAGMA cache_size = {int(previous_cache)}")
+
+
+class BrokenReference(RuntimeError):
+    """A deal would point to an owner or account that is not stored: a bug, never bad input."""
+
+
+def check_references(connection: Connection, frame: pd.DataFrame) -> None:
+    """When SQLite is not enforcing foreign keys (a big import turns them off for the load), check
+    what enforcement would have: every owner and account id the deals now carry is a stored user
+    or account. The ids were resolved from those tables in this transaction, so this is a proof,
+    not a filter: raising rolls the whole import back. It reads two id columns (tens of thousands
+    of accounts) instead of looking up two parents for each of a million inserted rows. The other
+    references an import writes follow from these: a new account's owner is the owner of a deal
+    that names it, and `deal_history` points at deals read in this transaction (none deleted)."""
+    if connection.dialect.name != "sqlite" or connection.exec_driver_sql("PRAGMA foreign_keys").scalar():
+        return
+    for column, table in (("owner_id", "users"), ("account_id", "accounts")):
+        if column not in frame:
+            continue
+        referenced = pd.unique(frame[column].dropna().to_numpy(dtype="int64"))
+        stored = [row[0] for row in connection.exec_driver_sql(f"SELECT id FROM {table}")]
+        unknown = referenced[~np.isin(referenced, np.asarray(stored, dtype="int64"))]
+        if len(unknown):
+            shown = unknown[:5].tolist()
+            raise BrokenReference(f"deals.{column} would point to {table} ids that do not exist: {shown}")
 
 
 def _select_columns(columns: list[str]) -> list[str]:

@@ -141,8 +141,7 @@ def _objects(series: pd.Series, column: str) -> np.ndarray:
         values = np.empty(len(series), dtype=object)
         values[:] = python_values(series, column)
         return values
-    values = series.to_numpy(dtype=object, copy=True)  # Python str / int / float / bool
-    missing = pd.isna(values)
-    if missing.any():
-        values[missing] = None
-    return values
+    # Python str / int / float / bool, None for missing; converted in C by the column's own kind
+    # (text, integers, floats) rather than by scanning generic objects. Copied, as the array may
+    # be the column's own (pandas returns it uncopied when nothing is missing, even with copy=True).
+    return series.to_numpy(dtype=object, na_value=None).copy()

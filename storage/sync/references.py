@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, text
 
-from storage.sync.parsing import map_distinct
 from storage.sync.sqlvalues import insert_many
 
 
@@ -52,11 +52,11 @@ def resolve_owners(connection: Connection, frame: pd.DataFrame, created: Created
     """owner_id per deal row (None where the export names no owner)."""
     crm_ids = frame["owner_crm_id"] if "owner_crm_id" in frame else pd.Series(None, index=frame.index, dtype=object)
     labels = frame["owner"] if "owner" in frame else pd.Series(None, index=frame.index, dtype=object)
-    pairs = pd.DataFrame({"crm_id": crm_ids, "label": labels}).drop_duplicates()
+    pairs = DistinctPairs(crm_ids, labels)
     stored = _users(connection)  # read again only after inserting, so a re-import reads it once
     keys = user_keys(stored)
     missing: dict[str, tuple[str | None, str, str | None]] = {}
-    for crm_id, label in pairs.itertuples(index=False):
+    for crm_id, label in zip(pairs.first, pairs.second, strict=True):
         crm_id = crm_id if isinstance(crm_id, str) else None
         label = label if isinstance(label, str) else None
         key = user_key(crm_id, label)
@@ -72,7 +72,7 @@ def resolve_owners(connection: Connection, frame: pd.DataFrame, created: Created
         insert_many(connection, "users", ["crm_id", "name", "email", "role"], [(*v, "rep") for v in missing.values()])
         created.owners.extend(v[1] for v in missing.values())
         stored = _users(connection)
-    return _match(crm_ids, labels, [(r[0], r[1], (r[2], r[3])) for r in stored])
+    return pairs.spread(_match(pairs.first, pairs.second, [(r[0], r[1], (r[2], r[3])) for r in stored]))
 
 
 def account_key(crm_id: object, name: object) -> str | None:
@@ -100,12 +100,14 @@ def resolve_accounts(
     """account_id per row; new accounts take the owner of the first deal that names them."""
     crm_ids = frame["account_crm_id"] if "account_crm_id" in frame else pd.Series(None, index=frame.index, dtype=object)
     names = frame["account"] if "account" in frame else pd.Series(None, index=frame.index, dtype=object)
-    owners = owner_ids.astype("float64") if owner_ids is not None else pd.Series(None, index=frame.index, dtype=object)
-    refs = pd.DataFrame({"crm_id": crm_ids, "name": names, "owner_id": owners}).drop_duplicates(["crm_id", "name"])
+    pairs = DistinctPairs(crm_ids, names)
+    owners = [None] * len(pairs.rows)
+    if owner_ids is not None:
+        owners = owner_ids.to_numpy(dtype="float64", na_value=np.nan)[pairs.rows]
     stored = _accounts(connection)  # as for owners: one read unless accounts are created
     keys = account_keys(stored)
     missing: dict[str, tuple[str | None, str, int | None]] = {}
-    for crm_id, name, owner_id in zip(*(refs[c].to_numpy(dtype=object) for c in refs.columns), strict=True):
+    for crm_id, name, owner_id in zip(pairs.first, pairs.second, owners, strict=True):
         crm_id = crm_id if isinstance(crm_id, str) else None
         name = name if isinstance(name, str) else None
         key = account_key(crm_id, name)
@@ -122,7 +124,7 @@ def resolve_accounts(
         )
         created.accounts.extend(v[1] for v in missing.values())
         stored = _accounts(connection)
-    return _match(crm_ids, names, [(r[0], r[1], (r[2],)) for r in stored])
+    return pairs.spread(_match(pairs.first, pairs.second, [(r[0], r[1], (r[2],)) for r in stored]))
 
 
 def _users(connection: Connection) -> list[tuple]:
@@ -143,9 +145,29 @@ def _driver_rows(connection: Connection, sql: str) -> list[tuple]:
         cursor.close()
 
 
-def _match(crm_ids: pd.Series, labels: pd.Series, stored: list[tuple[int, str | None, tuple]]) -> pd.Series:
-    """Vectorised lookup with the same rules as the key functions: CRM id, then the label as
-    spelled, then the label case-folded. Whole-column dict lookups; only misses are case-folded."""
+class DistinctPairs:
+    """The distinct (CRM id, label) pairs of two columns, in order of first appearance (what
+    `drop_duplicates` keeps, in its order; missing cells are equal to each other), with the row
+    where each first appears and each row's pair: a million deals name a few hundred owners and
+    tens of thousands of accounts, so lookups run once per pair and are spread back to the rows."""
+
+    def __init__(self, first: pd.Series, second: pd.Series) -> None:
+        first_codes, _ = pd.factorize(first)  # missing → -1
+        second_codes, second_uniques = pd.factorize(second)
+        combined = (first_codes.astype(np.int64) + 1) * (len(second_uniques) + 1) + (second_codes + 1)
+        self.codes, distinct = pd.factorize(combined)  # numbered in order of first appearance
+        _, self.rows = np.unique(self.codes, return_index=True)
+        self.index = first.index
+        self.first = first.iloc[self.rows].to_numpy(dtype=object, na_value=None)
+        self.second = second.iloc[self.rows].to_numpy(dtype=object, na_value=None)
+
+    def spread(self, per_pair: np.ndarray) -> pd.Series:
+        return pd.Series(per_pair[self.codes], index=self.index, dtype="float64")
+
+
+def _match(crm_ids: np.ndarray, labels: np.ndarray, stored: list[tuple[int, str | None, tuple]]) -> np.ndarray:
+    """The id each (CRM id, label) pair refers to, NaN for none, with the same rules as the key
+    functions: CRM id, then the label as spelled, then the label case-folded."""
     by_crm: dict[str, int] = {}
     exact: dict[str, int] = {}
     folded: dict[str, int] = {}
@@ -156,6 +178,11 @@ def _match(crm_ids: pd.Series, labels: pd.Series, stored: list[tuple[int, str | 
             if name:
                 exact.setdefault(name, row_id)
                 folded.setdefault(name.casefold(), row_id)
-    by_id = map_distinct(crm_ids, by_crm.get).astype("float64")
-    by_label = map_distinct(labels, lambda label: exact.get(label, folded.get(label.casefold()))).astype("float64")
-    return by_id.where(by_id.notna(), by_label)
+    found = np.full(len(crm_ids), np.nan)
+    for position, (crm_id, label) in enumerate(zip(crm_ids, labels, strict=True)):
+        row_id = by_crm.get(crm_id) if isinstance(crm_id, str) else None
+        if row_id is None and isinstance(label, str):
+            row_id = exact.get(label, folded.get(label.casefold()))
+        if row_id is not None:
+            found[position] = row_id
+    return found

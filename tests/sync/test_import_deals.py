@@ -312,3 +312,52 @@ def test_a_big_file_that_fails_after_writing_leaves_the_database_as_it_was(engin
     assert snapshot(engine) == before
     if engine.dialect.name == "sqlite":
         assert rows(engine, "PRAGMA journal_mode") == [("wal",)]
+
+
+def test_a_big_import_loads_without_per_row_foreign_key_checks_and_puts_them_back(engine, config, monkeypatch):
+    from storage.sync import deal_writer, importer
+
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL always checks its foreign keys")
+    monkeypatch.setattr(importer, "BIG_FILE_ROWS", 1)
+    monkeypatch.setattr(deal_writer, "BULK_ROWS", 1)
+    enforced: list[int] = []
+    check_references = deal_writer.check_references
+
+    def spy(connection, frame):  # type: ignore[no-untyped-def]
+        enforced.append(connection.exec_driver_sql("PRAGMA foreign_keys").scalar())
+        check_references(connection, frame)
+
+    monkeypatch.setattr(deal_writer, "check_references", spy)
+    assert import_file(engine, config, SALESFORCE, sf(), now=T0).stats["inserted"] == 5
+    assert enforced == [0]  # off for the load, so the writer checked the references itself
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall() == []
+    assert rows(engine, "SELECT COUNT(*) FROM deals WHERE owner_id IS NULL OR account_id IS NULL") == [(0,)]
+
+
+@pytest.mark.parametrize("column", ["owner_id", "account_id"])
+def test_a_big_import_with_a_reference_to_nothing_writes_nothing(engine, config, monkeypatch, column):
+    """With SQLite's checks off for the load, a deal pointing to a user or account that does not
+    exist (a bug in resolving them, simulated here) must still roll the whole import back."""
+    from storage.sync import deal_writer, importer
+
+    monkeypatch.setattr(importer, "BIG_FILE_ROWS", 1)
+    monkeypatch.setattr(deal_writer, "BULK_ROWS", 1)
+    resolver = "resolve_owners" if column == "owner_id" else "resolve_accounts"
+    resolve = getattr(deal_writer, resolver)
+
+    def off_by_a_thousand(*args, **kwargs):  # type: ignore[no-untyped-def]
+        ids = resolve(*args, **kwargs)
+        return ids.where(ids.index != ids.index[-1], ids + 1000)
+
+    monkeypatch.setattr(deal_writer, resolver, off_by_a_thousand)
+    before = snapshot(engine, ["deals", "deal_history", "users", "accounts"])
+    with pytest.raises(Exception, match="do not exist|FOREIGN KEY|foreign key"):
+        import_file(engine, config, SALESFORCE, sf(), now=T0)
+    assert snapshot(engine, ["deals", "deal_history", "users", "accounts"]) == before
+    assert rows(engine, "SELECT status FROM sync_runs") == [("failed",)]
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
