@@ -4,8 +4,9 @@ scope to its account and lower-casing both names (1.7 s for an exec on 1M deals)
 Same answer as `storage.queries.find_deals` (tests check both agree): an exact CRM id (any case) or
 revbot id first; otherwise deals whose name or account name contains the text (case-insensitive),
 open deals first, biggest first, then by id. The search is two steps: the ids of the first `limit`
-matches from one pass over the scope's deals (the matching accounts are found once, a narrow scan
-of `accounts`, and each deal only probes that set), then the full rows for those few ids.
+matches, then the full rows for those few ids. A rep's deals are walked by owner, each looking up
+its account; wider scopes read every deal's name in one scan and add the deals of the matching
+accounts (a narrow scan of `accounts`, then `ix_deals_account`), see `_matching_statement`.
 """
 
 from __future__ import annotations
@@ -316,11 +317,26 @@ def exact_accounts_sql(session: Session, name: str) -> list[Account] | None:
     folded = name.casefold()
     if session.get_bind().dialect.name != "sqlite" or not name:
         return None
-    in_ranges = or_(*(Account.name.between(low, high) for low, high in _case_variant_ranges(folded)))
-    same_name = and_(in_ranges, func.lower(Account.name) == folded)
-    found = {a.id: a for a in session.scalars(select(Account).where(same_name).limit(2))}
-    found.update((a.id, a) for a in session.scalars(select(Account).where(Account.crm_id == name).limit(2)))
+    ranges = _case_variant_ranges(folded)
+    by_name, by_crm_id = _exact_account_statements(len(ranges))
+    params: dict[str, Any] = {"folded": folded}
+    for index, (low, high) in enumerate(ranges):
+        params[f"low_{index}"], params[f"high_{index}"] = low, high
+    found = {a.id: a for a in session.scalars(by_name, params)}
+    found.update((a.id, a) for a in session.scalars(by_crm_id, {"crm_id": name}))
     return list(found.values())
+
+
+@cache
+def _exact_account_statements(ranges: int) -> tuple[Select[Any], Select[Any]]:
+    """`exact_accounts_sql`'s two queries for `ranges` name ranges, built once with bound values:
+    building the up to 16 BETWEENs on every call was ~3 of the ~4 ms it took."""
+    in_ranges = or_(*(Account.name.between(bindparam(f"low_{i}"), bindparam(f"high_{i}")) for i in range(ranges)))
+    same_name = and_(in_ranges, func.lower(Account.name) == bindparam("folded"))
+    return (
+        select(Account).where(same_name).limit(2),
+        select(Account).where(Account.crm_id == bindparam("crm_id")).limit(2),
+    )
 
 
 def exact_account_sql(session: Session, name: str) -> Account | None:
