@@ -29,6 +29,18 @@ EVERYTHING_ROLES = frozenset({"exec", "revops"})
 CS_ALWAYS = frozenset({"retention", "renewals", "account", "deal", "revbot"})  # the rest are about deal money
 
 
+ORG_VIEWER_ROLES = EVERYTHING_ROLES | {"cs"}  # whose questions default to the whole org
+
+
+def org_viewers(session: Session, config: RevbotConfig) -> frozenset[str]:
+    """The (lower-cased) emails of everyone whose role sees the whole org, revbot.toml's roles
+    overriding the CRM's."""
+    crm_roles = {str(email).strip().lower(): role for email, role in session.execute(select(User.email, User.role))
+                 if email}
+    roles = {**crm_roles, **{email.strip().lower(): role for email, role in config.roles.items()}}
+    return frozenset(email for email, role in roles.items() if role in ORG_VIEWER_ROLES)
+
+
 def authorize(session: Session, config: RevbotConfig, caller: Caller, command: str, subject: Subject) -> Scope:
     """The Scope this request may read; raises AccessDenied (logged) when it may not."""
     try:

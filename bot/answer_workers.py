@@ -6,8 +6,11 @@ ack waits behind pandas and SQLAlchemy work, and Slack's 3-second ack limit gets
 `REVBOT_ANSWER_PROCESSES` > 0 (`revbot serve` uses 2 unless told otherwise) the bot process only
 speaks HTTP and Slack, and the answers (parse → authorize → compute → render → audit, the same
 `bot.dispatch.answer`) run in that many worker processes, each with its own database connections
-and caches. Each worker keeps the org-wide numbers warm (`bot.org_warm_up`). 0 keeps the answers in
-threads of the bot process (tests, tiny deployments), with no warm-up.
+and caches. 0 keeps the answers in threads of the bot process (tests, tiny deployments).
+
+The first worker answers everyone who sees the whole org (exec, revops, cs: `bot.access.org_viewers`)
+and keeps the org-wide numbers warm for them (`bot.org_warm_up`); anyone else goes to the least busy
+worker. So after a sync one worker computes those numbers once, while the others answer reps.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.config import RevbotConfig
@@ -31,28 +35,43 @@ PARENT_CHECK_SECONDS = 2.0
 # Workers yield the CPU to the bot process: an ack has Slack's 3 seconds, an answer does not. On two
 # cores, two busy workers otherwise delayed acks to ~300 ms under a burst of different people.
 WORKER_NICENESS = 5
+ORG_WORKER = 0  # answers the people who see the whole org, and keeps their numbers warm
+ORG_VIEWERS_SECONDS = 60.0  # how long the list of who sees the whole org is kept
 
 _worker: tuple[sessionmaker[Session], RevbotConfig] | None = None
 
 
 class AnswerWorkers:
-    """Worker processes that answer `bot.dispatch.Request`s. A question goes to the worker with the
-    fewest answers in flight, and among equally busy ones to the asker's own (the same one each
-    time), so the caches a worker keeps (a scope's stage medians) serve their next question too
-    without a burst of different people queueing unevenly."""
+    """Worker processes that answer `bot.dispatch.Request`s. Someone who sees the whole org is
+    answered by `ORG_WORKER`, which keeps those numbers warm; anyone else by the worker with the
+    fewest answers in flight, among equally busy ones their own (the same one each time, so the
+    caches it keeps, such as a scope's stage medians, serve their next question too)."""
 
-    def __init__(self, database_url: str, config: RevbotConfig, processes: int = DEFAULT_PROCESSES) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        config: RevbotConfig,
+        processes: int = DEFAULT_PROCESSES,
+        *,
+        engine: Engine | None = None,  # the bot's own, for reading who sees the whole org
+    ) -> None:
         # spawn, not fork: the bot process runs an event loop and threads, which fork would copy mid-flight.
         context = multiprocessing.get_context("spawn")
-        self._org_numbers_warm = [context.Event() for _ in range(processes)]
+        self._org_numbers_warm = context.Event()
         self._pools = [
             ProcessPoolExecutor(
-                max_workers=1, mp_context=context, initializer=_start_worker, initargs=(database_url, config, warm)
+                max_workers=1,
+                mp_context=context,
+                initializer=_start_worker,
+                initargs=(database_url, config, self._org_numbers_warm if index == ORG_WORKER else None),
             )
-            for warm in self._org_numbers_warm
+            for index in range(processes)
         ]
         self.processes = processes
         self._in_flight = [0] * processes  # touched only from the event loop's thread
+        self._database_url, self._config, self._engine = database_url, config, engine
+        self._org_viewers: frozenset[str] = frozenset()
+        self._org_viewers_read = -ORG_VIEWERS_SECONDS
 
     def warm_up(self) -> None:
         """Start every worker now (imports, connections), not on the first command."""
@@ -60,10 +79,12 @@ class AnswerWorkers:
             future.result()
 
     def org_numbers_warm(self) -> bool:
-        """Whether every worker holds the org-wide numbers for the current data version and day."""
-        return all(warm.is_set() for warm in self._org_numbers_warm)
+        """Whether the org worker holds the org-wide numbers for the current data version and day."""
+        return self._org_numbers_warm.is_set()
 
     async def answer(self, request: Any, now: datetime | None = None) -> Any:
+        if time.monotonic() - self._org_viewers_read >= ORG_VIEWERS_SECONDS:
+            await asyncio.to_thread(self.refresh_org_viewers)
         chosen = self.worker_for(f"{request.email}")
         self._in_flight[chosen] += 1
         try:
@@ -72,15 +93,29 @@ class AnswerWorkers:
             self._in_flight[chosen] -= 1
 
     def worker_for(self, email: str) -> int:
-        own = zlib.crc32(email.encode()) % self.processes
+        folded = email.strip().lower()
+        if folded in self._org_viewers:
+            return ORG_WORKER
+        own = zlib.crc32(folded.encode()) % self.processes
         return min(range(self.processes), key=lambda index: (self._in_flight[index], index != own))
+
+    def refresh_org_viewers(self) -> None:
+        """Read again who sees the whole org (`answer` does, every `ORG_VIEWERS_SECONDS`)."""
+        from bot.access import org_viewers
+        from storage.database import make_engine
+
+        if self._engine is None:
+            self._engine = make_engine(self._database_url)
+        with Session(self._engine) as session:
+            self._org_viewers = org_viewers(session, self._config)
+        self._org_viewers_read = time.monotonic()
 
     def close(self) -> None:
         for pool in self._pools:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _start_worker(database_url: str, config: RevbotConfig, org_numbers_warm: Any) -> None:
+def _start_worker(database_url: str, config: RevbotConfig, org_numbers_warm: Any | None) -> None:
     global _worker
     _exit_with_parent()
     os.nice(WORKER_NICENESS)
@@ -89,7 +124,8 @@ def _start_worker(database_url: str, config: RevbotConfig, org_numbers_warm: Any
     from storage.database import make_engine, session_factory
 
     _worker = (session_factory(make_engine(database_url)), config)
-    OrgWarmUp(*_worker, warm=org_numbers_warm).start()
+    if org_numbers_warm is not None:  # the org worker
+        OrgWarmUp(*_worker, warm=org_numbers_warm).start()
 
 
 def _exit_with_parent() -> None:

@@ -40,7 +40,7 @@ def register(app: typer.Typer) -> None:
         processes = runtime.settings.revbot_answer_processes
         processes = DEFAULT_PROCESSES if processes is None else processes
         if processes:
-            state.workers = AnswerWorkers(runtime.database_url, runtime.config, processes)
+            state.workers = AnswerWorkers(runtime.database_url, runtime.config, processes, engine=runtime.engine)
             state.workers.warm_up()
         try:
             if socket:

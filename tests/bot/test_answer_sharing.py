@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import func, select
 
-from bot.answer_workers import AnswerWorkers
+from bot.answer_workers import ORG_WORKER, AnswerWorkers
 from commands.registry import REGISTRY, Command, CommandContext, ParseContext, Subject
 from commands.rendering import Message, section_blocks
 from storage.database import session_factory
@@ -120,3 +120,27 @@ def test_a_persons_questions_go_to_their_own_worker_unless_it_is_busier(database
         assert workers.worker_for("dana@example.com") == own
     finally:
         workers.close()
+
+
+def test_people_who_see_the_whole_org_are_answered_by_the_worker_that_keeps_its_numbers(
+    database_url, engine, config, org
+):
+    workers = AnswerWorkers(database_url, config, processes=2, engine=engine)
+    try:
+        workers.refresh_org_viewers()
+        workers._in_flight[ORG_WORKER] = 5
+        assert workers.worker_for(org["erin"].email) == ORG_WORKER  # exec
+        assert workers.worker_for(org["rita"].email.upper()) == ORG_WORKER  # revops
+        assert workers.worker_for(org["dana"].email) == 1 - ORG_WORKER  # a rep: the idle worker
+    finally:
+        workers.close()
+
+
+def test_a_role_set_in_revbot_toml_decides_who_sees_the_whole_org(engine, org, config):
+    from bot.access import org_viewers
+
+    promoted = config.model_copy(update={"roles": {org["dana"].email: "exec", org["erin"].email: "rep"}})
+    with session_factory(engine)() as session:
+        viewers = org_viewers(session, promoted)
+    assert org["dana"].email.lower() in viewers
+    assert org["erin"].email.lower() not in viewers
