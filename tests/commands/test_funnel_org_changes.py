@@ -23,9 +23,9 @@ UNTIL = datetime(2026, 7, 1)
 COLUMNS = ["deal_id", "id", "old", "new", "at"]
 
 
-def _generic(session: Session, stages: list[str]) -> dict[str, np.ndarray]:
+def _generic(session: Session, stages: list[str], until: datetime) -> dict[str, np.ndarray]:
     stmt = funnel_queries._stage_changes_statement(funnel_queries.EVERYONE, "sqlite", tuple(stages))
-    return funnel_queries._numeric_columns(session, stmt, {"until": UNTIL}, COLUMNS, ints=COLUMNS)
+    return funnel_queries._numeric_columns(session, stmt, {"until": until}, COLUMNS, ints=COLUMNS)
 
 
 def _in_funnel_order(columns: dict[str, np.ndarray]) -> list[tuple[int, ...]]:
@@ -68,16 +68,22 @@ def _add_history(session: Session) -> None:
 
 def _check_same(session: Session, config: RevbotConfig) -> None:
     stages = [s.name for s in config.stages]
-    packed = funnel_queries.stage_change_columns(session, Scope.everyone(), until=UNTIL, stages=stages)
-    generic = _generic(session, stages)
-    assert _in_funnel_order(packed) == _in_funnel_order(generic)
-    pipeline = funnel_queries.pipeline_stage_columns(
-        session, Scope.everyone(), start=datetime(2026, 4, 1).date(), end=datetime(2026, 6, 30).date(), stages=stages
-    )
-    reach, stays = funnel_from_changes(packed, pipeline, config)
-    reach_generic, stays_generic = funnel_from_changes(generic, pipeline, config)
-    assert reach == reach_generic
-    assert median_days_from_stays(stays) == median_days_from_stays(stays_generic)
+    # Before UNTIL some changes are not (a test per row); before 2030 all are (no test needed).
+    for until in (UNTIL, datetime(2030, 1, 1)):
+        packed = funnel_queries.stage_change_columns(session, Scope.everyone(), until=until, stages=stages)
+        generic = _generic(session, stages, until)
+        assert _in_funnel_order(packed) == _in_funnel_order(generic)
+        pipeline = funnel_queries.pipeline_stage_columns(
+            session,
+            Scope.everyone(),
+            start=datetime(2026, 4, 1).date(),
+            end=datetime(2026, 6, 30).date(),
+            stages=stages,
+        )
+        reach, stays = funnel_from_changes(packed, pipeline, config)
+        reach_generic, stays_generic = funnel_from_changes(generic, pipeline, config)
+        assert reach == reach_generic
+        assert median_days_from_stays(stays) == median_days_from_stays(stays_generic)
 
 
 @pytest.fixture
@@ -95,6 +101,10 @@ def test_packed_changes_equal_the_generic_rows(sqlite_session: Session, config: 
     assert 60 not in set(packed["deal_id"].tolist())  # removed
     deal_61 = packed["deal_id"] == 61
     assert len(packed["at"][deal_61]) == 3  # the change at UNTIL is not before it
+    later = funnel_queries.stage_change_columns(
+        sqlite_session, Scope.everyone(), until=datetime(2030, 1, 1), stages=[s.name for s in config.stages]
+    )
+    assert len(later["at"][later["deal_id"] == 61]) == 4
     _check_same(sqlite_session, config)
 
 
