@@ -50,9 +50,9 @@ def diff_deals(
     if unique and applies(connection) and _any_stored(connection):
         # SQLite: a cheap tuple comparison settles the unchanged rows (most of a re-import); only
         # the rest are read in full and compared column by column.
-        quick = QuickCompare(frame, columns)
-        suspects: list[str] = []
         order = _InputOrder(incoming)
+        quick = QuickCompare(frame, columns, crm_ids=order.values)
+        suspects: list[str] = []
         for rows in _stored_rows(connection, quick.columns, quick.params):
             positions, rows = order.match(rows)
             same = quick.same(rows, positions)

@@ -49,10 +49,12 @@ class QuickCompare:
     """The incoming rows as tuples of `columns` (crm_id first; SQL expressions with `params`),
     to compare with stored rows fetched with the same columns, chunk by chunk."""
 
-    def __init__(self, frame: pd.DataFrame, compared: list[str]) -> None:
+    def __init__(self, frame: pd.DataFrame, compared: list[str], crm_ids: np.ndarray | None = None) -> None:
+        """`crm_ids`: the frame's CRM ids as an object array, when the caller already has one."""
         self.columns = ["crm_id"]
         self.params: list[object] = []
-        self.values = [_objects(frame["crm_id"], "crm_id")]  # matched on it: equal by construction
+        # Matched on it, so equal by construction; the caller's array saves converting it again.
+        self.values = [_objects(frame["crm_id"], "crm_id") if crm_ids is None else crm_ids]
         few: list[tuple[str, list[object], np.ndarray]] = []
         for column in compared:
             if column not in _FILLED and (coded := _few_distinct(frame[column], column)) is not None:

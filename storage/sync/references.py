@@ -156,7 +156,8 @@ class DistinctPairs:
         second_codes, second_uniques = pd.factorize(second)
         combined = (first_codes.astype(np.int64) + 1) * (len(second_uniques) + 1) + (second_codes + 1)
         self.codes, distinct = pd.factorize(combined)  # numbered in order of first appearance
-        _, self.rows = np.unique(self.codes, return_index=True)
+        self.rows = np.full(len(distinct), len(self.codes))
+        np.minimum.at(self.rows, self.codes, np.arange(len(self.codes)))  # first row of each pair
         self.index = first.index
         self.first = first.iloc[self.rows].to_numpy(dtype=object, na_value=None)
         self.second = second.iloc[self.rows].to_numpy(dtype=object, na_value=None)
