@@ -240,6 +240,8 @@ def stage_change_columns(
     dialect = session.get_bind().dialect.name
     if scope.is_everyone and dialect == "sqlite":
         return _everyones_stage_changes(session, until=until, stages=tuple(stages))
+    if scope.owner_ids and dialect == "sqlite":
+        return _owners_stage_changes(session, scope, until=until, stages=tuple(stages))
     stmt = _stage_changes_statement(_scope_kind(scope), dialect, tuple(stages))
     columns = ["deal_id", "id", "old", "new", "at"]
     return _numeric_columns(session, stmt, _params(scope, until=until), columns, ints=columns)
@@ -267,6 +269,33 @@ def _packed_changes_statement(stages: tuple[str, ...], *, all_before_until: bool
     # their ids give them. (An ORDER BY id subquery says the same at 1.2 s more on 1M deals.)
     stmt = select(func.group_concat(packed), func.group_concat(at)).where(*conditions)
     return stmt.with_hint(DealHistory, "NOT INDEXED", "sqlite")
+
+
+@cache
+def _owners_packed_statement(stages: tuple[str, ...]) -> Select[Any]:
+    """`_stage_changes_statement` for owners as three strings: packed change, time, id."""
+    code_old, code_new = _stage_code(DealHistory.old_value, stages), _stage_code(DealHistory.new_value, stages)
+    packed = (DealHistory.deal_id * (1 << _STAGE_BITS) + code_old) * (1 << _STAGE_BITS) + code_new
+    at = func.coalesce(_epoch_millis(DealHistory.changed_at, "sqlite"), _NO_TIME)
+    rows = _stage_history(OWNERS_LIST)
+    return rows.with_only_columns(func.group_concat(packed), func.group_concat(at), func.group_concat(DealHistory.id))
+
+
+def _owners_stage_changes(
+    session: Session, scope: Scope, *, until: datetime, stages: tuple[str, ...]
+) -> dict[str, np.ndarray]:
+    """`stage_change_columns` for named owners on SQLite: a rep's ~3,500 changes as one row of
+    strings rather than 3,500 rows of five Python values each."""
+    packed_text, at_text, id_text = session.execute(_owners_packed_statement(stages), _params(scope, until=until)).one()
+    packed = _int_array(packed_text)
+    mask = (1 << _STAGE_BITS) - 1
+    return {
+        "deal_id": packed >> (2 * _STAGE_BITS),
+        "id": _int_array(id_text),
+        "old": (packed >> _STAGE_BITS) & mask,
+        "new": packed & mask,
+        "at": _int_array(at_text),
+    }
 
 
 @cache

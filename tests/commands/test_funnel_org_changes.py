@@ -145,3 +145,17 @@ def test_no_changes_at_all(sqlite_session: Session, config: RevbotConfig) -> Non
     )
     assert all(len(values) == 0 for values in packed.values())
     _check_same(sqlite_session, config)
+
+
+def test_owners_packed_changes_equal_the_generic_rows(sqlite_session: Session, config: RevbotConfig) -> None:
+    _add_history(sqlite_session)
+    stages = [s.name for s in config.stages]
+    for owners in ({DANA}, {DANA, 2}, {999}):
+        scope = Scope.of_owners("some", owners)
+        packed = funnel_queries.stage_change_columns(sqlite_session, scope, until=UNTIL, stages=stages)
+        stmt = funnel_queries._stage_changes_statement(funnel_queries.OWNERS_LIST, "sqlite", tuple(stages))
+        params = funnel_queries._params(scope, until=UNTIL)
+        generic = funnel_queries._numeric_columns(sqlite_session, stmt, params, COLUMNS, ints=COLUMNS)
+        ordered = [np.lexsort((c["id"], c["at"], c["deal_id"])) for c in (packed, generic)]
+        for name in COLUMNS:
+            assert packed[name][ordered[0]].tolist() == generic[name][ordered[1]].tolist()
