@@ -57,7 +57,7 @@ from storage.scope import Scope
 
 FLOOR_SQL = (
     "SELECT stage, currency, COUNT(*), SUM(amount) FROM deals "
-    "WHERE is_closed = {false} AND removed_at IS NULL GROUP BY stage, currency"
+    "WHERE {open} = {false} AND removed_at IS NULL GROUP BY stage, currency"
 )
 
 
@@ -86,6 +86,10 @@ def main() -> None:
     period = parse_period("this quarter", today=today, fiscal_year_start_month=config.fiscal_year_start_month)
     session = session_factory(engine)()
     false_literal = "false" if engine.dialect.name == "postgresql" else "0"
+    # The best plan one hand-written query gets: on SQLite, `+is_closed` makes the planner scan the
+    # covering owner index instead of looking up each open deal through the is_closed index (3x the
+    # CPU), as revbot's own whole-org reads do.
+    open_column = "is_closed" if engine.dialect.name == "postgresql" else "+is_closed"
 
     deal_count = session.scalar(select(func.count()).select_from(Deal))
     rep_id, rep_deals = session.execute(
@@ -156,7 +160,7 @@ def main() -> None:
         return by_stage, teams
 
     def floor() -> list[Any]:
-        return session.execute(text(FLOOR_SQL.format(false=false_literal))).all()
+        return session.execute(text(FLOOR_SQL.format(open=open_column, false=false_literal))).all()
 
     rep_owner, team_owner = {"user_ids": [rep_id]}, {"team_ids": [team_id]}
     rep_time, (rep_summary, rep_attainment, _) = timed(lambda: fast_numbers(rep_scope, rep_owner), args.repeat)

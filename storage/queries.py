@@ -28,12 +28,14 @@ from typing import Any, NamedTuple, Protocol
 import pandas as pd
 from sqlalchemy import (
     ColumnElement,
+    CompoundSelect,
     Date,
     DateTime,
     Select,
     and_,
     bindparam,
     case,
+    exists,
     false,
     func,
     or_,
@@ -41,6 +43,7 @@ from sqlalchemy import (
     text,
     true,
     type_coerce,
+    union_all,
 )
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
@@ -623,10 +626,13 @@ def pipeline_by_stage_sql(
         _raw(Deal.currency, "currency"),
         _raw(func.count(), "count"),
         _raw(func.coalesce(func.sum(Deal.amount), 0), "amount"),
-    ).where(Deal.is_closed == false(), Deal.removed_at.is_(None))
+    )
+    if close_date_between is None:  # every open deal: for the whole org, a scan of the covering index
+        stmt = stmt.where(_open_deals(session, scope), Deal.removed_at.is_(None))
+    else:  # a close-date range of the open deals' index
+        stmt = stmt.where(Deal.is_closed == false(), Deal.removed_at.is_(None),
+                          Deal.close_date.between(*_bounds(close_date_between)))
     stmt = _scoped(stmt, scope, Deal.owner_id)
-    if close_date_between is not None:
-        stmt = stmt.where(Deal.close_date.between(*_bounds(close_date_between)))
     stmt = stmt.group_by(Deal.stage, Deal.currency).order_by(Deal.stage, Deal.currency)
     return _execute(session, stmt, ("stage", "currency", "count", "amount"))
 
@@ -655,8 +661,20 @@ def deals_by_owner_sql(
         stmt = stmt.where(Deal.is_closed == true(), Deal.is_won == true())
     if close_date_between is not None:
         stmt = stmt.where(Deal.close_date.between(*_bounds(close_date_between)))
+        if scope.is_everyone and session.get_bind().dialect.name == "sqlite":
+            return _execute(session, _per_owner_seeks(stmt), ("owner_id", "currency", "count", "amount"))
     stmt = stmt.group_by(Deal.owner_id, Deal.currency).order_by(Deal.owner_id, Deal.currency)
     return _execute(session, stmt, ("owner_id", "currency", "count", "amount"))
+
+
+def _per_owner_seeks(stmt: Select[Any]) -> CompoundSelect:
+    """`stmt` (one owner's deals in a close-date range, whole org) grouped by owner and currency as two
+    arms: every user's deals, one seek of the covering owner index (owner, is_closed, close_date …)
+    each, and the deals without an owner. SQLite otherwise reads the range through the
+    (is_closed, close_date) index and looks each deal up in the table: 5-8x the CPU on 1M deals."""
+    arms = (stmt.where(Deal.owner_id.in_(select(User.id))), stmt.where(Deal.owner_id.is_(None)))
+    grouped = [arm.group_by(Deal.owner_id, Deal.currency) for arm in arms]
+    return union_all(*grouped).order_by(text("owner_id"), text("currency"))
 
 
 def closed_won_sql(session: Session, scope: Scope, period: DateRange) -> pd.DataFrame:
@@ -1071,13 +1089,19 @@ def pipeline_owner_ids_sql(session: Session, scope: Scope, period: DateRange) ->
     deals, then deals closed since the period started (a closed deal created in the period closed
     after its start). As one `open OR …` filter it read every deal the org ever had."""
     start, end = _bounds(period)
-    owners = select(Deal.owner_id).distinct().where(Deal.removed_at.is_(None), Deal.owner_id.is_not(None))
-    ranges = (
-        owners.where(_open_deals(session, scope)),
-        owners.where(
+    kinds = (
+        Deal.is_closed == false(),
+        and_(
             Deal.is_closed == true(),
             Deal.close_date >= start,
             or_(Deal.close_date <= end, _timestamp_between(Deal.created_at, (start, end))),
         ),
     )
+    if scope.is_everyone and session.get_bind().dialect.name == "sqlite":
+        # Each user asked "do you have such a deal?": one seek of the covering owner index each,
+        # instead of reading every open deal (and every one closed since the start) for their owners.
+        has = [exists().where(Deal.owner_id == User.id, Deal.removed_at.is_(None), kind) for kind in kinds]
+        return set(session.scalars(select(User.id).where(or_(*has))))
+    owners = select(Deal.owner_id).distinct().where(Deal.removed_at.is_(None), Deal.owner_id.is_not(None))
+    ranges = (owners.where(_open_deals(session, scope)), owners.where(kinds[1]))
     return {int(owner) for stmt in ranges for owner in session.scalars(_scoped(stmt, scope, Deal.owner_id))}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
@@ -390,3 +391,19 @@ def test_pipeline_owners_are_the_owners_of_the_pipeline_deals(org: Engine) -> No
         assert CY in queries.pipeline_owner_ids_sql(session, Scope.everyone(), Q3)
         session.execute(Deal.__table__.update().where(Deal.id == 6).values(created_at=datetime(2026, 2, 1)))
         assert CY not in queries.pipeline_owner_ids_sql(session, Scope.everyone(), Q3)
+
+
+def test_deals_per_owner_include_the_deals_without_an_owner(org: Engine) -> None:
+    with transaction(org) as session:
+        session.add_all([_deal(20, None, 3_000, "Proposal"), _deal(21, None, 1_500, "Closed Won"),
+                         _deal(22, None, 500, "Proposal", currency="EUR")])
+    with transaction(org) as session:
+        everyone = Scope.everyone()
+        still_open = queries.deals_by_owner_sql(session, everyone, open_only=True, close_date_between=Q3)
+        won = queries.deals_by_owner_sql(session, everyone, won_only=True, close_date_between=Q3)
+    rows = [[None if pd.isna(o) else int(o), c, int(n), a] for o, c, n, a in still_open.values.tolist()]
+    # no owner first, as ORDER BY owner_id puts NULL; then by owner and currency
+    assert rows == [[None, "EUR", 1, 500.0], [None, "USD", 1, 3_000.0], [ANA, "EUR", 1, 2_000.0],
+                    [ANA, "USD", 1, 10_000.0], [BO, "USD", 1, 5_000.0], [CY, "USD", 1, 9_000.0]]
+    assert [[None if pd.isna(o) else int(o), a] for o, a in won[["owner_id", "amount"]].values.tolist()] == [
+        [None, 1_500.0], [ANA, 7_000.0], [CY, 4_000.0]]
