@@ -1,6 +1,6 @@
-"""`/funnel [PERIOD]`: how deals move: stage-to-stage conversion and median time in stage (from the
-stage changes recorded in the period), win rate, sales cycle, sales velocity and pipeline by lead
-source, within the caller's scope.
+"""`/funnel [PERIOD]`: how deals move: stage-to-stage conversion and median time in stage (from every
+stage change recorded up to the period's end), win rate, sales cycle, sales velocity and pipeline by
+lead source, within the caller's scope.
 """
 
 from __future__ import annotations
