@@ -25,6 +25,7 @@ from sqlalchemy import TextClause, bindparam, text
 from sqlalchemy.orm import Session
 
 from storage.config import RevbotConfig
+from storage.database import cursor_rows
 from storage.scope import Scope
 
 # Days before the renewal-risk "today" that the usage trend and the contraction factor compare
@@ -131,11 +132,7 @@ def _scope_filter(scope: Scope | None, params: dict[str, Any]) -> str:
 def _rows(session: Session, sql: str, params: dict[str, Any]) -> Sequence[Any]:
     """The DBAPI's rows as they come (plain SQL has no result types to process): an org-wide
     `/renewals` reads ~29k rows, and wrapping each in a SQLAlchemy Row cost ~30 ms."""
-    result = session.connection().execute(_statement(sql, "owner_ids" in params), params)
-    try:
-        return result.cursor.fetchall()
-    finally:
-        result.close()
+    return cursor_rows(session, _statement(sql, "owner_ids" in params), params)
 
 
 @lru_cache(maxsize=64)

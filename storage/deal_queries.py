@@ -20,6 +20,7 @@ import pandas as pd
 from sqlalchemy import ColumnElement, Integer, Select, and_, bindparam, cast, false, func, or_, select, union_all
 from sqlalchemy.orm import Session, aliased
 
+from storage.database import cursor_rows
 from storage.models import Account, Deal, DealHistory, User
 from storage.queries import DEAL_COLUMNS, load_deals
 from storage.scope import Scope
@@ -117,23 +118,13 @@ def _exact_ids(session: Session, scope: Scope, needle: str, limit: int) -> list[
     # Candidates by the crm_id index or the primary key, then the scope in Python: with the owner
     # filter in SQL, SQLite walks the scope's deals by owner instead (a few are found either way).
     rows = list(
-        _cursor_rows(
+        cursor_rows(
             session, by_crm_id, {"crm_id_lowered": lowered, "crm_id_low": _ascii_upper(lowered), "crm_id_high": lowered}
         )
     )
     if needle.isdigit() and int(needle) < 2**63:  # larger numbers cannot be an id (SQLite INTEGER is 64-bit)
-        rows += _cursor_rows(session, by_id, {"deal_id": int(needle)})
+        rows += cursor_rows(session, by_id, {"deal_id": int(needle)})
     return sorted({int(deal_id) for deal_id, owner_id in rows if scope.includes_owner(owner_id)})[:limit]
-
-
-def _cursor_rows(session: Session, stmt: Select[Any], params: dict[str, Any]) -> list[Any]:
-    """The DBAPI's rows of a Core statement in the session's transaction, without the ORM's
-    per-statement work (~0.5 ms a query) or per-row processing."""
-    result = session.connection().execute(stmt, params)
-    try:
-        return result.cursor.fetchall()
-    finally:
-        result.close()
 
 
 @cache
@@ -170,7 +161,7 @@ def _matching_ids(session: Session, scope: Scope, needle: str, limit: int) -> li
     """Ids of the first `limit` deals whose name or account name contains `needle`, in reply order."""
     stmt = _matching_statement(_search_shape(session, scope), session.get_bind().dialect.name, limit)
     params = {"pattern": f"%{_escape_like(needle.lower())}%", **_owner_params(scope)}
-    return [int(row[0]) for row in _cursor_rows(session, stmt, params)]
+    return [int(row[0]) for row in cursor_rows(session, stmt, params)]
 
 
 def find_deal_ids(session: Session, scope: Scope, text: str, limit: int = 10) -> list[int]:
@@ -237,11 +228,7 @@ def deal_card_rows(session: Session, scope: Scope, ids: list[int]) -> list[dict[
     if not ids:
         return []
     stmt = _deal_card_statement(_scope_shape(scope))
-    result = session.connection().execute(stmt, {"ids": sorted(set(ids)), **_owner_params(scope)})
-    try:
-        raw = result.cursor.fetchall()  # the DBAPI's values: no per-row type processing
-    finally:
-        result.close()
+    raw = cursor_rows(session, stmt, {"ids": sorted(set(ids)), **_owner_params(scope)})  # no per-row processing
     rows = {row[0]: {n: _card_value(n, v) for n, v in zip(DEAL_COLUMNS, row, strict=True)} for row in raw}
     return [rows[i] for i in ids if i in rows]
 
@@ -263,11 +250,7 @@ def card_history_rows(session: Session, scope: Scope, deal_ids: list[int]) -> li
     if not deal_ids:
         return []
     stmt = _history_statement(_scope_shape(scope))
-    result = session.connection().execute(stmt, {"ids": sorted(set(deal_ids)), **_owner_params(scope)})
-    try:
-        raw = result.cursor.fetchall()
-    finally:
-        result.close()
+    raw = cursor_rows(session, stmt, {"ids": sorted(set(deal_ids)), **_owner_params(scope)})
     return [{**dict(zip(HISTORY_CARD_COLUMNS, row, strict=True)), "changed_at": as_datetime(row[-1])} for row in raw]
 
 

@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
 from metrics.periods import Period
+from storage.database import cursor_rows
 from storage.models import Deal, DealHistory, User
 from storage.scope import Scope
 
@@ -425,27 +426,18 @@ def _changed_everywhere(
         "created_from": _day_start(period.start),
         "created_before": _day_start(period.end) + timedelta(days=1),
     }
-    week = _frame(_cursor_rows(session, _week_statement(), params), STATE_HISTORY_COLUMNS)
+    week = _frame(cursor_rows(session, _week_statement(), params), STATE_HISTORY_COLUMNS)
     found = _frame(
-        [row for stmt in _changed_everywhere_statements() for row in _cursor_rows(session, stmt, params)],
+        [row for stmt in _changed_everywhere_statements() for row in cursor_rows(session, stmt, params)],
         CHANGED_COLUMNS,
     )
     created = _frame(
-        [row for stmt in _created_since_statements() for row in _cursor_rows(session, stmt, params)], CHANGED_COLUMNS
+        [row for stmt in _created_since_statements() for row in cursor_rows(session, stmt, params)], CHANGED_COLUMNS
     )
     found = pd.concat([found, created], ignore_index=True)
     deals = found.drop_duplicates("id").sort_values("id", kind="stable").reset_index(drop=True)
     history = week[week["deal_id"].isin(deals["id"])].reset_index(drop=True)
     return deals, history
-
-
-def _cursor_rows(session: Session, stmt: Select[Any], params: dict[str, Any]) -> list[Any]:
-    """`stmt`'s rows as the DBAPI cursor returns them (tuples), without SQLAlchemy's row objects."""
-    result = session.connection().execute(stmt, params)
-    try:
-        return result.cursor.fetchall()
-    finally:
-        result.close()
 
 
 @cache

@@ -42,6 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from storage.config import RevbotConfig
+from storage.database import cursor_rows
 from storage.digest_queries import amount_cents
 from storage.models import Deal, DealHistory
 from storage.scope import Scope
@@ -208,11 +209,7 @@ def _numeric_columns(
     SQLAlchemy rows and a DataFrame from them costs ~10 µs a row, which for an org's ~4M stage
     changes is most of the answer time. `ints` are int64 columns (never NULL); the rest float64,
     NULL as NaN."""
-    result = session.connection().execute(stmt, params)
-    try:
-        rows = result.cursor.fetchall()
-    finally:
-        result.close()
+    rows = cursor_rows(session, stmt, params)
     # fromiter over the flattened rows: half the time of np.array on a list of tuples (None is NaN).
     flat = chain.from_iterable(rows)
     values = np.fromiter(flat, dtype="float64", count=len(rows) * len(columns)).reshape(len(rows), len(columns))
