@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
         port: int = typer.Option(None, "--port", help="Port in HTTP mode (default: $PORT, else 3000)."),
     ) -> None:
         """Run the Slack bot."""
-        from bot.answer_workers import DEFAULT_PROCESSES, AnswerWorkers
+        from bot.answer_workers import DEFAULT_PROCESSES, AnswerWorkers, settle_garbage_collector
         from bot.app import MissingCredentials, build_app
         from bot.config_targets import apply_config_targets
         from bot.http import EVENTS_PATH, make_web_app, serve_forever
@@ -42,6 +42,7 @@ def register(app: typer.Typer) -> None:
         if processes:
             state.workers = AnswerWorkers(runtime.database_url, runtime.config, processes, engine=runtime.engine)
             state.workers.warm_up()
+        settle_garbage_collector()
         try:
             if socket:
                 console.print("revbot: connecting to Slack in Socket Mode")
