@@ -401,9 +401,17 @@ def test_deals_per_owner_include_the_deals_without_an_owner(org: Engine) -> None
         everyone = Scope.everyone()
         still_open = queries.deals_by_owner_sql(session, everyone, open_only=True, close_date_between=Q3)
         won = queries.deals_by_owner_sql(session, everyone, won_only=True, close_date_between=Q3)
-    rows = [[None if pd.isna(o) else int(o), c, int(n), a] for o, c, n, a in still_open.values.tolist()]
-    # no owner first, as ORDER BY owner_id puts NULL; then by owner and currency
-    assert rows == [[None, "EUR", 1, 500.0], [None, "USD", 1, 3_000.0], [ANA, "EUR", 1, 2_000.0],
-                    [ANA, "USD", 1, 10_000.0], [BO, "USD", 1, 5_000.0], [CY, "USD", 1, 9_000.0]]
-    assert [[None if pd.isna(o) else int(o), a] for o, a in won[["owner_id", "amount"]].values.tolist()] == [
-        [None, 1_500.0], [ANA, 7_000.0], [CY, 4_000.0]]
+
+    def owner_rows(frame: pd.DataFrame) -> list[list[object]]:
+        return [[None if pd.isna(o) else int(o), c, int(n), a] for o, c, n, a in frame.values.tolist()]
+
+    def nulls_where_the_database_sorts_them(nulls: list[list[object]], known: list[list[object]]) -> list[list[object]]:
+        return nulls + known if org.dialect.name == "sqlite" else known + nulls  # ORDER BY owner_id
+
+    assert owner_rows(still_open) == nulls_where_the_database_sorts_them(
+        [[None, "EUR", 1, 500.0], [None, "USD", 1, 3_000.0]],
+        [[ANA, "EUR", 1, 2_000.0], [ANA, "USD", 1, 10_000.0], [BO, "USD", 1, 5_000.0], [CY, "USD", 1, 9_000.0]],
+    )
+    assert owner_rows(won) == nulls_where_the_database_sorts_them(
+        [[None, "USD", 1, 1_500.0]], [[ANA, "USD", 1, 7_000.0], [CY, "USD", 1, 4_000.0]]
+    )
