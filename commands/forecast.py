@@ -83,7 +83,7 @@ def parse(text: str, ctx: ParseContext) -> tuple[ForecastArgs, Subject]:
 def run(args: ForecastArgs, ctx: CommandContext) -> Message:
     period = args.period
     # Shared org-wide answers keep the week-ago moment of the request that computed them (at most
-    # `shared_numbers.TTL_SECONDS` earlier): a few minutes' shift of a seven-day window.
+    # `shared_numbers.TTL_SECONDS` earlier, an hour): a small shift of a seven-day window.
     numbers = shared_numbers(ctx, ("forecast", period.key), lambda: compute(ctx, period, ctx.now - LOOKBACK))
     week_ago = numbers.week_ago
     target = target_in_scope(ctx.session, ctx.scope, period)

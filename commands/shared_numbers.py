@@ -42,8 +42,41 @@ _MAX_ENTRIES = 64
 
 T = TypeVar("T")
 
+
+
+class KeptPerDatabase:
+    """Values kept per database (engine) and key for `ttl` seconds, at most `max_entries` a
+    database (those that expire soonest go first). A new engine (a restart, each test's own
+    database) starts empty."""
+
+    def __init__(self, ttl: float, max_entries: int) -> None:
+        self.ttl, self.max_entries = ttl, max_entries
+        self._lock = threading.Lock()
+        self._entries: WeakKeyDictionary[Engine, dict[Hashable, tuple[float, Any]]] = WeakKeyDictionary()
+
+    def get(self, bind: Engine, key: Hashable) -> Any:
+        """The kept value, or None when there is none or it expired."""
+        with self._lock:
+            hit = self._entries.get(bind, {}).get(key)
+        if hit is None or hit[0] <= time.monotonic():
+            return None
+        return hit[1]
+
+    def put(self, bind: Engine, key: Hashable, value: Any) -> None:
+        with self._lock:
+            entries = self._entries.setdefault(bind, {})
+            if len(entries) >= self.max_entries:
+                for stale in sorted(entries, key=lambda k: entries[k][0])[: self.max_entries // 4]:
+                    del entries[stale]
+            entries[key] = (time.monotonic() + self.ttl, value)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
 _lock = threading.Lock()
-_values: WeakKeyDictionary[Engine, dict[Hashable, tuple[float, Any]]] = WeakKeyDictionary()
+_kept = KeptPerDatabase(TTL_SECONDS, _MAX_ENTRIES)
 _flights: dict[tuple[int, Hashable], threading.Lock] = {}
 _running: dict[Hashable, Future[Any]] = {}
 _recomputing: ContextVar[bool] = ContextVar("recomputing", default=False)
@@ -76,19 +109,19 @@ def shared_numbers(ctx: CommandContext, key: Hashable, compute: Callable[[], T])
     version = ctx.data_version
     full_key = (key, ctx.today, version, id(ctx.config))
     fresh = _recomputing.get()
-    found = None if fresh else _lookup(bind, full_key)
+    found = None if fresh else _kept.get(bind, full_key)
     if found is not None:
         return found
     with _lock:
         flight = _flights.setdefault((id(bind), full_key), threading.Lock())
     with flight:  # the first caller computes; the others wait here, then find its value
-        found = None if fresh else _lookup(bind, full_key)
+        found = None if fresh else _kept.get(bind, full_key)
         if found is not None:
             return found
         started = time.monotonic()
         value = compute()
         if time.monotonic() - started >= MIN_COMPUTE_SECONDS:
-            _store(bind, full_key, value)
+            _kept.put(bind, full_key, value)
     with _lock:
         _flights.pop((id(bind), full_key), None)
     return value
@@ -115,23 +148,5 @@ def _in_flight_shared(key: Hashable, compute: Callable[[], T]) -> T:
             _running.pop(key, None)
 
 
-def _lookup(bind: Engine, key: Hashable) -> Any:
-    with _lock:
-        hit = _values.get(bind, {}).get(key)
-    if hit is None or hit[0] <= time.monotonic():
-        return None
-    return hit[1]
-
-
-def _store(bind: Engine, key: Hashable, value: Any) -> None:
-    with _lock:
-        entries = _values.setdefault(bind, {})
-        if len(entries) >= _MAX_ENTRIES:
-            for stale in sorted(entries, key=lambda k: entries[k][0])[: _MAX_ENTRIES // 4]:
-                del entries[stale]
-        entries[key] = (time.monotonic() + TTL_SECONDS, value)
-
-
 def clear() -> None:
-    with _lock:
-        _values.clear()
+    _kept.clear()

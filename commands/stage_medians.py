@@ -11,22 +11,16 @@ behind revbot's back may be judged against medians up to 10 minutes old.
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Hashable
-from weakref import WeakKeyDictionary
-
 from sqlalchemy import Engine
 
 from commands.registry import CommandContext
-from commands.shared_numbers import is_recomputing
+from commands.shared_numbers import KeptPerDatabase, is_recomputing
 from storage.queries import stage_age_medians_sql
 
 TTL_SECONDS = 600.0
 _MAX_ENTRIES = 512  # per database: scopes × days; old entries go first
 
-_lock = threading.Lock()
-_cache: WeakKeyDictionary[Engine, dict[Hashable, tuple[float, dict[str, float]]]] = WeakKeyDictionary()
+_kept = KeptPerDatabase(TTL_SECONDS, _MAX_ENTRIES)
 
 
 def stage_medians(ctx: CommandContext) -> dict[str, float]:
@@ -34,24 +28,15 @@ def stage_medians(ctx: CommandContext) -> dict[str, float]:
     bind = ctx.session.get_bind()
     if not isinstance(bind, Engine):
         return stage_age_medians_sql(ctx.session, ctx.scope, today=ctx.today)
-    newest_sync = ctx.data_version
-    key = (ctx.scope.owner_ids, ctx.today, newest_sync)
-    now = time.monotonic()
-    with _lock:
-        entries = _cache.setdefault(bind, {})
-        hit = entries.get(key)
-    if hit is not None and hit[0] > now and not is_recomputing():
-        return dict(hit[1])
+    key = (ctx.scope.owner_ids, ctx.today, ctx.data_version)
+    kept = None if is_recomputing() else _kept.get(bind, key)
+    if kept is not None:
+        return dict(kept)
     medians = stage_age_medians_sql(ctx.session, ctx.scope, today=ctx.today)
-    with _lock:
-        if len(entries) >= _MAX_ENTRIES:
-            for stale in sorted(entries, key=lambda k: entries[k][0])[: _MAX_ENTRIES // 4]:
-                del entries[stale]
-        entries[key] = (now + TTL_SECONDS, medians)
+    _kept.put(bind, key, medians)
     return dict(medians)
 
 
 def clear() -> None:
     """Forget every cached median (tests, and after bulk edits)."""
-    with _lock:
-        _cache.clear()
+    _kept.clear()
