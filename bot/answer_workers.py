@@ -77,6 +77,7 @@ class AnswerWorkers:
         self._database_url, self._config, self._engine = database_url, config, engine
         self._org_viewers: frozenset[str] = frozenset()
         self._org_viewers_read = -ORG_VIEWERS_SECONDS
+        self._org_viewers_lock = asyncio.Lock()
 
     def warm_up(self) -> None:
         """Start every worker now (imports, connections), not on the first command."""
@@ -88,8 +89,10 @@ class AnswerWorkers:
         return self._org_numbers_warm.is_set()
 
     async def answer(self, request: Any, now: datetime | None = None) -> Any:
-        if time.monotonic() - self._org_viewers_read >= ORG_VIEWERS_SECONDS:
-            await asyncio.to_thread(self.refresh_org_viewers)
+        if self._org_viewers_due():
+            async with self._org_viewers_lock:  # a burst reads them once; the rest wait for that read
+                if self._org_viewers_due():
+                    await asyncio.to_thread(self.refresh_org_viewers)
         chosen = self.worker_for(f"{request.email}")
         self._in_flight[chosen] += 1
         try:
@@ -103,6 +106,9 @@ class AnswerWorkers:
             return ORG_WORKER
         own = zlib.crc32(folded.encode()) % self.processes
         return min(range(self.processes), key=lambda index: (self._in_flight[index], index != own))
+
+    def _org_viewers_due(self) -> bool:
+        return time.monotonic() - self._org_viewers_read >= ORG_VIEWERS_SECONDS
 
     def refresh_org_viewers(self) -> None:
         """Read again who sees the whole org (`answer` does, every `ORG_VIEWERS_SECONDS`)."""
