@@ -141,9 +141,7 @@ def answer(
     sessions: sessionmaker[Session], config: RevbotConfig, request: Request, *, now: datetime | None = None
 ) -> Outcome:
     now = now or _utc_now()
-    today = local_today(config.zone, now)
-    request = replace(request, text=strip_control_characters(request.text))
-    text, share = split_share(request.text)
+    request = replace(request, text=strip_control_characters(request.text))  # the audit row's text too
     caller: Caller | None = None
     try:
         with sessions() as session:
@@ -155,7 +153,7 @@ def answer(
             if caller is None:
                 outcome = Outcome(_plain(unknown_user_text(request.email)), "unknown_user")
             else:
-                outcome = _answer_for(session, config, caller, request, text, share, today, now)
+                outcome = answer_as(session, config, caller, request, now)
     except Exception:  # noqa: BLE001 - the user gets a reference, the log gets the traceback
         reference = uuid.uuid4().hex[:8]
         log.exception("error %s answering %s %r for %s", reference, request.command, request.text, request.email)
@@ -170,8 +168,8 @@ def answer(
 
 
 def answer_as(session: Session, config: RevbotConfig, caller: Caller, request: Request, now: datetime) -> Outcome:
-    """`request` answered for `caller` on `session` (parse → authorize → run) with no audit row: not a
-    person's question but revbot computing ahead of one (`bot.org_warm_up`)."""
+    """`request` answered for `caller` on `session` (parse → authorize → run) with no audit row:
+    `answer` writes that; `bot.org_warm_up` computes ahead of a question nobody asked yet."""
     text, share = split_share(strip_control_characters(request.text))
     return _answer_for(session, config, caller, request, text, share, local_today(config.zone, now), now)
 
