@@ -5,9 +5,11 @@ answers in its worker processes, as the Procfile's `web` runs it), then sends Sl
 commands, `--concurrency` at a time. Ack = the HTTP round trip of the signed POST; full answer =
 from sending until the reply arrives at the response_url (recorded by the stand-in). Each row
 starts with 5 warm-up requests, not counted; the slowest of them, the first uncached answer, is
-printed as "cold". The answer workers compute the org-wide numbers when they start and after each
-sync (`bot.org_warm_up`); the bench waits for that (its time is printed) before measuring, so an
-org row's "cold" is what an exec finds once the warm-up is done.
+printed as "cold". The answer workers compute the org-wide numbers, then every rep's and manager's,
+when they start and after each sync (`bot.warm_up`); the bench waits for that (its time is printed)
+before measuring, so "cold" is what someone finds once the warm-up is done. Each row also prints the
+CPU time per request of the bench's own process (client and Slack stand-in), of the bot process and
+of its answer workers.
 
 Rows per command:
 - rep:   every request from the same demo rep (rep scope);
@@ -98,6 +100,20 @@ async def run_case(harness, api, arrivals, command: str, text: str, emails: list
     return acks, fulls, errors
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of one process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bot_cpu_seconds(pid: int | None) -> tuple[float, float]:
+    """CPU of the bot process and of its answer workers (its children)."""
+    if pid is None:
+        return 0.0, 0.0
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return cpu_seconds(pid), sum(cpu_seconds(int(child)) for child in children)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -143,8 +159,9 @@ async def start_bot_process(api: SlackApiStandIn, db: str, processes: int) -> tu
         started = time.monotonic()
         while time.monotonic() < started + 600:
             async with http.get(f"{base_url}/healthz") as response:
-                if (await response.json())["org_numbers_warm"]:
-                    print(f"org-wide numbers warm {time.monotonic() - started:.1f} s after the bot started serving")
+                if (health := await response.json())["org_numbers_warm"] and health["people_numbers_warm"]:
+                    took = time.monotonic() - started
+                    print(f"org-wide and people's numbers warm {took:.1f} s after the bot started serving")
                     return bot, base_url
             await asyncio.sleep(0.5)
     bot.terminate()
@@ -197,7 +214,8 @@ async def main() -> None:
             everyone = [personas["rep"], personas["exec"], *reps]
             await run_case(harness, api, arrivals, "/revbot", "help", everyone, args.concurrency, args.concurrency)
             heading = f"{'command':<19}{'row':<5}{'ack p50':>9}{'p95':>8}{'p99':>8}"
-            print(f"{heading}{'answer p50':>12}{'p95':>8}{'cold':>8}{'errors':>8}")
+            print(f"{heading}{'answer p50':>12}{'p95':>8}{'cold':>8}{'errors':>8}   CPU ms/request: bench bot workers")
+            bot_pid = bot_process.pid if bot_process is not None else None
             for command, text in [c for c in COMMANDS if not args.only or c[0] in args.only]:
                 for row in args.rows:
                     people = row_people[row]
@@ -208,16 +226,21 @@ async def main() -> None:
                     # flight by up to 185 ms, counted as the bot's. Collect between rows instead.
                     gc.collect()
                     gc.freeze()
+                    cpu_before = (time.process_time(), *bot_cpu_seconds(bot_pid))
                     acks, fulls, errors = await run_case(
                         harness, api, arrivals, command, text, people, args.requests, args.concurrency
                     )
+                    cpu_after = (time.process_time(), *bot_cpu_seconds(bot_pid))
+                    spent = zip(cpu_before, cpu_after, strict=True)
+                    cpu_ms = [1000 * (after - before) / args.requests for before, after in spent]
                     ms = [1000 * v for v in acks]
                     full_ms = [1000 * v for v in fulls] or [float("nan")]
                     print(
                         f"{(command + ' ' + text).strip():<19}{row:<5}{statistics.median(ms):>8.0f}m"
                         f"{percentile(ms, 95):>7.0f}m{percentile(ms, 99):>7.0f}m"
                         f"{statistics.median(full_ms):>11.0f}m{percentile(full_ms, 95):>7.0f}m"
-                        f"{1000 * max(warm_fulls, default=float('nan')):>7.0f}m{errors:>8}",
+                        f"{1000 * max(warm_fulls, default=float('nan')):>7.0f}m{errors:>8}"
+                        f"   {cpu_ms[0]:5.1f} {cpu_ms[1]:5.1f} {cpu_ms[2]:5.1f}",
                         flush=True,
                     )
     finally:

@@ -9,8 +9,11 @@ speaks HTTP and Slack, and the answers (parse → authorize → compute → rend
 and caches. 0 keeps the answers in threads of the bot process (tests, tiny deployments).
 
 The first worker answers everyone who sees the whole org (exec, revops, cs: `bot.access.org_viewers`)
-and keeps the org-wide numbers warm for them (`bot.org_warm_up`); anyone else goes to the least busy
-worker. So after a sync one worker computes those numbers once, while the others answer reps.
+and keeps the org-wide numbers warm for them (`bot.org_warm_up`). Every rep and manager has their
+own worker (`own_worker`, a hash of their email), which keeps their numbers warm
+(`bot.people_warm_up`): their default questions go there; any other question goes to the least busy
+worker, their own among equally busy ones. Each worker's `bot.warm_up.WarmUp` thread does the
+computing ahead, and gives way whenever the worker has a live question.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import threading
 import time
 import zlib
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -42,8 +46,16 @@ WORKER_NICENESS = 5
 WORKER_MMAP_BYTES = 1 << 34
 ORG_WORKER = 0  # answers the people who see the whole org, and keeps their numbers warm
 ORG_VIEWERS_SECONDS = 60.0  # how long the list of who sees the whole org is kept
+# A default question goes to its asker's own worker (their numbers are warm there) unless that worker
+# has this many more questions in flight than the least busy: one stuck on a slow question.
+SPILL_AFTER_IN_FLIGHT = 16
+# The warm-up computes ahead only once its worker has answered nobody for this long: in a burst the
+# next question usually arrives within a few milliseconds of the last answer.
+QUIET_SECONDS = 0.05
 
 _worker: tuple[sessionmaker[Session], RevbotConfig] | None = None
+_live = threading.Event()  # set while this worker answers a question
+_last_answered = 0.0  # time.monotonic() when it last finished one
 
 
 class AnswerWorkers:
@@ -63,12 +75,19 @@ class AnswerWorkers:
         # spawn, not fork: the bot process runs an event loop and threads, which fork would copy mid-flight.
         context = multiprocessing.get_context("spawn")
         self._org_numbers_warm = context.Event()
+        self._people_numbers_warm = [context.Event() for _ in range(processes)]
         self._pools = [
             ProcessPoolExecutor(
                 max_workers=1,
                 mp_context=context,
                 initializer=_start_worker,
-                initargs=(database_url, config, self._org_numbers_warm if index == ORG_WORKER else None),
+                initargs=(
+                    database_url,
+                    config,
+                    WorkerPlace(index, processes),
+                    self._org_numbers_warm if index == ORG_WORKER else None,
+                    self._people_numbers_warm[index],
+                ),
             )
             for index in range(processes)
         ]
@@ -88,24 +107,31 @@ class AnswerWorkers:
         """Whether the org worker holds the org-wide numbers for the current data version and day."""
         return self._org_numbers_warm.is_set()
 
+    def people_numbers_warm(self) -> bool:
+        """Whether every worker holds its reps' and managers' numbers for the current data version and day."""
+        return all(flag.is_set() for flag in self._people_numbers_warm)
+
     async def answer(self, request: Any, now: datetime | None = None) -> Any:
+        from bot.people_warm_up import is_warmed_question  # bot.dispatch imports this module
         if self._org_viewers_due():
             async with self._org_viewers_lock:  # a burst reads them once; the rest wait for that read
                 if self._org_viewers_due():
                     await asyncio.to_thread(self.refresh_org_viewers)
-        chosen = self.worker_for(f"{request.email}")
+        chosen = self.worker_for(f"{request.email}", default_question=is_warmed_question(request))
         self._in_flight[chosen] += 1
         try:
             return await asyncio.get_running_loop().run_in_executor(self._pools[chosen], _answer_here, request, now)
         finally:
             self._in_flight[chosen] -= 1
 
-    def worker_for(self, email: str) -> int:
-        folded = email.strip().lower()
-        if folded in self._org_viewers:
+    def worker_for(self, email: str, *, default_question: bool = False) -> int:
+        if email.strip().lower() in self._org_viewers:
             return ORG_WORKER
-        own = zlib.crc32(folded.encode()) % self.processes
-        return min(range(self.processes), key=lambda index: (self._in_flight[index], index != own))
+        own = own_worker(email, self.processes)
+        least_busy = min(range(self.processes), key=lambda index: (self._in_flight[index], index != own))
+        if default_question and self._in_flight[own] - self._in_flight[least_busy] < SPILL_AFTER_IN_FLIGHT:
+            return own
+        return least_busy
 
     def _org_viewers_due(self) -> bool:
         return time.monotonic() - self._org_viewers_read >= ORG_VIEWERS_SECONDS
@@ -126,12 +152,29 @@ class AnswerWorkers:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _start_worker(database_url: str, config: RevbotConfig, org_numbers_warm: Any | None) -> None:
+@dataclass(frozen=True)
+class WorkerPlace:
+    index: int
+    processes: int
+
+    def answers(self, email: str) -> bool:
+        """Whether this worker is the own worker of the person with this email."""
+        return own_worker(email, self.processes) == self.index
+
+
+def own_worker(email: str, processes: int) -> int:
+    """The worker that keeps this rep's or manager's numbers warm and answers their default questions."""
+    return zlib.crc32(email.strip().lower().encode()) % processes
+
+
+def _start_worker(
+    database_url: str, config: RevbotConfig, place: WorkerPlace, org_numbers_warm: Any | None, people_numbers_warm: Any
+) -> None:
     global _worker
     _exit_with_parent()
     os.nice(WORKER_NICENESS)
     import commands.all  # noqa: F401 - registers every command in this process
-    from bot.org_warm_up import OrgWarmUp
+    from bot.warm_up import WarmUp
     from storage.database import make_engine, session_factory
 
     engine = make_engine(database_url)
@@ -139,15 +182,30 @@ def _start_worker(database_url: str, config: RevbotConfig, org_numbers_warm: Any
         event.listen(engine, "connect", _memory_mapped)
     _worker = (session_factory(engine), config)
     settle_garbage_collector()
-    if org_numbers_warm is not None:  # the org worker
-        OrgWarmUp(*_worker, warm=org_numbers_warm).start()
+    WarmUp(
+        *_worker,
+        org_warm=org_numbers_warm,  # None but in the org worker
+        people_warm=people_numbers_warm,
+        mine=place.answers,
+        wait_for_quiet=_wait_for_quiet,
+        after_round=settle_garbage_collector,
+    ).start()
+
+
+def _wait_for_quiet() -> None:
+    """Return once this worker has answered nobody for `QUIET_SECONDS` (the warm-up's turn)."""
+    while _live.is_set() or time.monotonic() - _last_answered < QUIET_SECONDS:
+        time.sleep(QUIET_SECONDS / 5)
 
 
 def settle_garbage_collector() -> None:
     """Move everything built at start-up (bolt, slack_sdk, SQLAlchemy, pandas, the command registry)
-    out of the collector's sight. Otherwise each full collection walks all of it while requests wait:
-    pauses of 100-200 ms, which in the bot process land on every ack in flight. `revbot serve` calls
-    it once started, and each answer worker once ready."""
+    and the numbers the warm-up keeps out of the collector's sight. Otherwise each full collection
+    walks all of it while requests wait: pauses of 100-200 ms, which in the bot process land on every
+    ack in flight. `revbot serve` calls it once started, each answer worker once ready and after each
+    warm-up round; what was frozen before is looked at again first, so garbage cycles among numbers
+    that a round replaced are freed, not kept for good."""
+    gc.unfreeze()
     gc.collect()
     gc.freeze()
 
@@ -175,6 +233,12 @@ def _ready() -> bool:
 def _answer_here(request: object, now: datetime | None) -> object:
     from bot.dispatch import answer
 
+    global _last_answered
     assert _worker is not None, "worker not initialised"
     sessions, config = _worker
-    return answer(sessions, config, request, now=now)  # type: ignore[arg-type]
+    _live.set()
+    try:
+        return answer(sessions, config, request, now=now)  # type: ignore[arg-type]
+    finally:
+        _live.clear()
+        _last_answered = time.monotonic()

@@ -33,6 +33,8 @@ def make_web_app(app: AsyncApp, state: BotState) -> web.Application:
                 "answers_in_flight": len(state.tasks),
                 # answers in worker processes: have they computed the org-wide numbers yet (`bot.org_warm_up`)
                 "org_numbers_warm": workers.org_numbers_warm() if workers is not None else None,
+                # and every rep's and manager's own numbers (`bot.people_warm_up`)
+                "people_numbers_warm": workers.people_numbers_warm() if workers is not None else None,
             }
         )
 

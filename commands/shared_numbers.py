@@ -14,10 +14,14 @@ behind revbot's back (not through a sync) shows up in org-wide answers after at 
 answer workers' `bot.org_warm_up` computes them ahead of the first exec after each sync, and again
 (`recomputing()`) before they expire, so execs find them kept.
 
-Any other scope (a rep's book, a team) is never kept, but identical questions about the same scope
-that arrive while one is being computed wait for it and share its numbers (a team channel where
-everyone runs `/pipeline team emea` after the forecast call costs one computation, not ten). Each
-asker still gets their own reply, access check and audit row.
+Any other scope (a rep's book, a team) is kept only when the people warm-up computed it
+(`warming()`, `bot.people_warm_up`): after each sync every rep's and manager's default questions are
+computed ahead, so a Monday-morning burst of fifty different reps is answered from memory. A
+question the warm-up did not ask (another period, another person's book) is computed when asked and
+not kept, but identical questions about the same scope that arrive while one is being computed wait
+for it and share its numbers (a team channel where everyone runs `/pipeline team emea` after the
+forecast call costs one computation, not ten). Each asker still gets their own reply, access check
+and audit row.
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ from commands.registry import CommandContext
 TTL_SECONDS = 3600.0
 MIN_COMPUTE_SECONDS = 0.2
 _MAX_ENTRIES = 64
+# People's numbers the warm-up computed: ~7 keys for each rep and manager (a 1,000-rep org is ~8,000
+# entries of a few kB each); the bound only matters for an org far bigger than that.
+_MAX_SCOPED_ENTRIES = 50_000
 
 T = TypeVar("T")
 
@@ -77,9 +84,11 @@ class KeptPerDatabase:
 
 _lock = threading.Lock()
 _kept = KeptPerDatabase(TTL_SECONDS, _MAX_ENTRIES)
+_kept_for_scopes = KeptPerDatabase(TTL_SECONDS, _MAX_SCOPED_ENTRIES)
 _flights: dict[tuple[int, Hashable], threading.Lock] = {}
 _running: dict[Hashable, Future[Any]] = {}
 _recomputing: ContextVar[bool] = ContextVar("recomputing", default=False)
+_warming: ContextVar[bool] = ContextVar("warming", default=False)
 
 
 @contextmanager
@@ -97,6 +106,17 @@ def is_recomputing() -> bool:
     return _recomputing.get()
 
 
+@contextmanager
+def warming() -> Iterator[None]:
+    """Within this block, numbers about any scope (a rep's book, a team) are computed afresh and kept
+    per data version, as everyone-scope numbers always are: the people warm-up."""
+    token = _warming.set(True)
+    try:
+        yield
+    finally:
+        _warming.reset(token)
+
+
 def shared_numbers(ctx: CommandContext, key: Hashable, compute: Callable[[], T]) -> T:
     """`compute()`, shared with identical questions about the same scope: kept per data version for
     everyone-scope questions, shared while in flight for any other (see the module docstring).
@@ -105,7 +125,7 @@ def shared_numbers(ctx: CommandContext, key: Hashable, compute: Callable[[], T])
     if not isinstance(bind, Engine):
         return compute()
     if not ctx.scope.is_everyone:
-        return _in_flight_shared((id(bind), key, ctx.today, ctx.scope.owner_ids, id(ctx.config)), compute)
+        return _scoped(ctx, bind, key, compute)
     version = ctx.data_version
     full_key = (key, ctx.today, version, id(ctx.config))
     fresh = _recomputing.get()
@@ -124,6 +144,21 @@ def shared_numbers(ctx: CommandContext, key: Hashable, compute: Callable[[], T])
             _kept.put(bind, full_key, value)
     with _lock:
         _flights.pop((id(bind), full_key), None)
+    return value
+
+
+def _scoped(ctx: CommandContext, bind: Engine, key: Hashable, compute: Callable[[], T]) -> T:
+    """A rep's or a team's numbers: what the warm-up kept for this data version, else computed
+    (shared with identical questions in flight), and kept only when the warm-up is computing."""
+    kept_key = (key, ctx.today, ctx.data_version, id(ctx.config), ctx.scope)
+    warming_now = _warming.get()
+    if not warming_now:
+        found = _kept_for_scopes.get(bind, kept_key)
+        if found is not None:
+            return found
+    value = _in_flight_shared((id(bind), key, ctx.today, ctx.scope.owner_ids, id(ctx.config)), compute)
+    if warming_now:
+        _kept_for_scopes.put(bind, kept_key, value)
     return value
 
 
@@ -150,3 +185,4 @@ def _in_flight_shared(key: Hashable, compute: Callable[[], T]) -> T:
 
 def clear() -> None:
     _kept.clear()
+    _kept_for_scopes.clear()

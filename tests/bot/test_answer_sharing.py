@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import func, select
 
-from bot.answer_workers import ORG_WORKER, AnswerWorkers
+from bot.answer_workers import ORG_WORKER, SPILL_AFTER_IN_FLIGHT, AnswerWorkers, WorkerPlace, own_worker
 from commands.registry import REGISTRY, Command, CommandContext, ParseContext, Subject
 from commands.rendering import Message, section_blocks
 from storage.database import session_factory
@@ -120,6 +120,30 @@ def test_a_persons_questions_go_to_their_own_worker_unless_it_is_busier(database
         assert workers.worker_for("dana@example.com") == own
     finally:
         workers.close()
+
+
+def test_a_default_question_goes_to_the_worker_that_keeps_the_askers_numbers_even_when_it_is_busier(
+    database_url, config
+):
+    workers = AnswerWorkers(database_url, config, processes=2)
+    try:
+        own = own_worker("dana@example.com", 2)
+        workers._in_flight[own] = SPILL_AFTER_IN_FLIGHT - 1
+        assert workers.worker_for("dana@example.com", default_question=True) == own
+        assert workers.worker_for("dana@example.com") == 1 - own  # any other question: the idle worker
+        workers._in_flight[own] = SPILL_AFTER_IN_FLIGHT  # stuck behind slow questions: go elsewhere
+        assert workers.worker_for("dana@example.com", default_question=True) == 1 - own
+    finally:
+        workers.close()
+
+
+def test_a_worker_warms_exactly_the_people_whose_default_questions_it_answers():
+    emails = [f"rep{n}@example.com" for n in range(200)]
+    places = [WorkerPlace(index, 3) for index in range(3)]
+    for email in emails:
+        assert [place.answers(email) for place in places].count(True) == 1
+        assert places[own_worker(email.upper(), 3)].answers(email)
+    assert all(sum(place.answers(email) for email in emails) > 40 for place in places)  # a fair split
 
 
 def test_people_who_see_the_whole_org_are_answered_by_the_worker_that_keeps_its_numbers(

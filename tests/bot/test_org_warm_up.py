@@ -3,6 +3,7 @@ before what was computed expires; the warm-up answers nobody and writes no audit
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
@@ -11,7 +12,8 @@ from sqlalchemy import func, select
 
 import commands.pipeline
 from bot.dispatch import Request, answer
-from bot.org_warm_up import REFRESH_SECONDS, WARMED_COMMANDS, OrgWarmUp, warm_org_numbers
+from bot.org_warm_up import WARMED_COMMANDS, warm_org_numbers
+from bot.warm_up import REFRESH_SECONDS, WarmUp
 from commands import shared_numbers, stage_medians
 from commands.registry import CommandContext
 from storage.database import session_factory
@@ -73,7 +75,7 @@ def test_the_warm_up_writes_no_audit_row(engine, config, org):
 
 def test_it_warms_at_start_again_after_a_sync_and_not_in_between(engine, config, org):
     sessions = session_factory(engine)
-    warm_up = OrgWarmUp(sessions, config, clock=FakeClock())
+    warm_up = WarmUp(sessions, config, org_warm=threading.Event(), clock=FakeClock())
     assert warm_up.check() is True
     assert warm_up.check() is False
     record_run(engine, source="salesforce", started_at=utcnow() - timedelta(seconds=5), status="success")
@@ -83,7 +85,7 @@ def test_it_warms_at_start_again_after_a_sync_and_not_in_between(engine, config,
 
 def test_a_failed_sync_is_no_new_data_and_warms_nothing(engine, config, org):
     sessions = session_factory(engine)
-    warm_up = OrgWarmUp(sessions, config, clock=FakeClock())
+    warm_up = WarmUp(sessions, config, org_warm=threading.Event(), clock=FakeClock())
     warm_up.check()
     record_run(engine, source="hubspot", started_at=utcnow(), status="failed", error="HTTP 500")
     assert warm_up.check() is False
@@ -92,7 +94,7 @@ def test_a_failed_sync_is_no_new_data_and_warms_nothing(engine, config, org):
 def test_it_warms_again_on_a_new_day(engine, config, org):
     sessions = session_factory(engine)
     day = {"now": datetime(2026, 11, 24, 15, 0)}
-    warm_up = OrgWarmUp(sessions, config, clock=FakeClock(), now=lambda: day["now"])
+    warm_up = WarmUp(sessions, config, org_warm=threading.Event(), clock=FakeClock(), now=lambda: day["now"])
     warm_up.check()
     day["now"] += timedelta(days=1)
     assert warm_up.check() is True
@@ -100,7 +102,7 @@ def test_it_warms_again_on_a_new_day(engine, config, org):
 
 def test_it_refreshes_before_the_kept_numbers_expire(engine, config, org):
     clock = FakeClock()
-    warm_up = OrgWarmUp(session_factory(engine), config, clock=clock)
+    warm_up = WarmUp(session_factory(engine), config, org_warm=threading.Event(), clock=clock)
     warm_up.check()
     clock.seconds += REFRESH_SECONDS - 1
     assert warm_up.check() is False

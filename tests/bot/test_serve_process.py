@@ -78,7 +78,9 @@ def test_sigterm_stops_the_bot_and_its_answer_workers(database_url: str, tmp_pat
             bot.kill()
 
 
-def test_healthz_says_once_the_workers_hold_the_org_wide_numbers(database_url: str, org, tmp_path: Path) -> None:
+def test_healthz_says_once_the_workers_hold_the_org_wide_and_peoples_numbers(
+    database_url: str, org, tmp_path: Path
+) -> None:
     port = _free_port()
     bot = _serve(database_url, port, tmp_path)
     try:
@@ -87,10 +89,11 @@ def test_healthz_says_once_the_workers_hold_the_org_wide_numbers(database_url: s
         while True:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
                 health = json.load(response)
-            if health["org_numbers_warm"] or time.monotonic() > deadline:
+            if (health["org_numbers_warm"] and health["people_numbers_warm"]) or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
         assert health["org_numbers_warm"] is True
+        assert health["people_numbers_warm"] is True
     finally:
         bot.terminate()
         bot.wait(timeout=30)

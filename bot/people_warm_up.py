@@ -1,0 +1,93 @@
+"""Every rep's and manager's own numbers computed before they ask.
+
+A Monday morning brings a burst of reps each asking `/pipeline` or `/forecast` about their own book.
+Every question is different, so nothing is shared, and each costs 2–15 ms of CPU (a rep's `/funnel`
+reads ~4,000 stage changes): fifty at once queue behind each other on a small machine. So after
+the org-wide numbers (`bot.org_warm_up`), each answer worker asks the default question of every
+`WARMED_COMMANDS` as each person it answers (a rep about their book, a manager about their team)
+and keeps the numbers per data version (`shared_numbers.warming()`). Their question is then parse →
+authorize → render. Other periods and arguments are computed when asked, as before.
+
+The people are the CRM's reps and managers (revbot.toml `roles` overriding the CRM's), split between
+the workers the way `bot.answer_workers` routes their default questions. Live questions go first:
+before each person the warm-up waits until its worker has been idle for a moment.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.dispatch import Request, answer_as, strip_control_characters
+from bot.identity import caller_for_email
+from bot.org_warm_up import WARMED_COMMANDS
+from commands import shared_numbers
+from commands.registry import Caller
+from storage.config import RevbotConfig
+from storage.models import User
+
+WARMED_ROLES = frozenset({"rep", "manager"})
+
+
+@dataclass(frozen=True)
+class PeopleWarmed:
+    people: int
+    seconds: float
+    failures: int
+
+
+def is_warmed_question(request: Request) -> bool:
+    """Whether the people warm-up computes this question ahead: a warmed command with no arguments."""
+    return request.command_name in WARMED_COMMANDS and not strip_control_characters(request.text).strip()
+
+
+def people_to_warm(session: Session, config: RevbotConfig) -> list[Caller]:
+    """Every rep and manager, as callers (config roles applied), in user id order."""
+    with_email = select(User.email).where(User.email.is_not(None)).order_by(User.id)
+    emails = [email for (email,) in session.execute(with_email)]
+    emails += [email for email, role in config.roles.items() if role in WARMED_ROLES]
+    callers: dict[str, Caller] = {}
+    for email in emails:
+        folded = email.strip().lower()
+        if folded in callers:
+            continue
+        caller = caller_for_email(session, config, folded)
+        if caller is not None and caller.role in WARMED_ROLES:
+            callers[folded] = caller
+    return list(callers.values())
+
+
+def warm_people_numbers(
+    sessions: sessionmaker[Session],
+    config: RevbotConfig,
+    now: datetime,
+    *,
+    mine: Callable[[str], bool] = lambda _email: True,
+    wait_for_quiet: Callable[[], None] = lambda: None,
+) -> PeopleWarmed:
+    """Ask each of `WARMED_COMMANDS`' default questions as every rep and manager for whom `mine(email)`,
+    keeping the numbers (no reply, no audit row). A question that fails is logged and skipped: that
+    person's answer is computed when they ask."""
+    log = logging.getLogger(__name__)
+    started = time.monotonic()
+    with sessions() as session:
+        people = [caller for caller in people_to_warm(session, config) if mine(caller.email)]
+    failures = 0
+    with shared_numbers.warming():
+        for caller in people:
+            wait_for_quiet()
+            with sessions() as session:
+                for name in WARMED_COMMANDS:
+                    try:
+                        answer_as(session, config, caller, Request(f"/{name}", "", caller.email, source="warm-up"), now)
+                    except Exception:  # noqa: BLE001 - they get their answer computed when they ask
+                        failures += 1
+                        log.exception("warming /%s for %s failed", name, caller.email)
+                        session.rollback()
+    return PeopleWarmed(people=len(people), seconds=time.monotonic() - started, failures=failures)
