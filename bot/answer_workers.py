@@ -11,8 +11,8 @@ and caches. 0 keeps the answers in threads of the bot process (tests, tiny deplo
 The first worker answers everyone who sees the whole org (exec, revops, cs: `bot.access.org_viewers`)
 and keeps the org-wide numbers warm for them (`bot.org_warm_up`). Every rep and manager has their
 own worker (`own_worker`, a hash of their email), which keeps their numbers warm
-(`bot.people_warm_up`): their default questions go there; any other question goes to the least busy
-worker, their own among equally busy ones. Each worker's `bot.warm_up.WarmUp` thread does the
+(`bot.people_warm_up`): their default questions and `/deal` searches go there; any other question
+goes to the least busy worker, their own among equally busy ones. Each worker's `bot.warm_up.WarmUp` thread does the
 computing ahead, and gives way whenever the worker has a live question.
 """
 
@@ -46,8 +46,9 @@ WORKER_NICENESS = 5
 WORKER_MMAP_BYTES = 1 << 34
 ORG_WORKER = 0  # answers the people who see the whole org, and keeps their numbers warm
 ORG_VIEWERS_SECONDS = 60.0  # how long the list of who sees the whole org is kept
-# A default question goes to its asker's own worker (their numbers are warm there) unless that worker
-# has this many more questions in flight than the least busy: one stuck on a slow question.
+# A warmed question (`is_warmed_question`) goes to its asker's own worker, where their numbers are
+# warm, unless that worker has this many more questions in flight than the least busy: one stuck on
+# a slow question.
 SPILL_AFTER_IN_FLIGHT = 16
 # The warm-up computes ahead only once its worker has answered nobody for this long: in a burst the
 # next question usually arrives within a few milliseconds of the last answer.
@@ -163,7 +164,7 @@ class WorkerPlace:
 
 
 def own_worker(email: str, processes: int) -> int:
-    """The worker that keeps this rep's or manager's numbers warm and answers their default questions."""
+    """The worker that keeps this rep's or manager's numbers warm and answers their warmed questions."""
     return zlib.crc32(email.strip().lower().encode()) % processes
 
 

@@ -5,11 +5,13 @@ Every question is different, so nothing is shared, and each costs 2–15 ms of C
 reads ~4,000 stage changes): fifty at once queue behind each other on a small machine. So after
 the org-wide numbers (`bot.org_warm_up`), each answer worker asks the default question of every
 `WARMED_COMMANDS` as each person it answers (a rep about their book, a manager about their team)
-and keeps the numbers per data version (`shared_numbers.warming()`). Their question is then parse →
-authorize → render. Other periods and arguments are computed when asked, as before.
+and keeps the numbers per data version (`shared_numbers.warming()`), with the names of the deals
+their `/deal` searches (`commands.deal.keep_searchable_deals`). Their question is then parse →
+authorize → render, and a search scans one string. Other periods and arguments are computed when
+asked, as before.
 
 The people are the CRM's reps and managers (revbot.toml `roles` overriding the CRM's), split between
-the workers the way `bot.answer_workers` routes their default questions. Live questions go first:
+the workers the way `bot.answer_workers` routes their questions. Live questions go first:
 before each person the warm-up waits until its worker has been idle for a moment.
 """
 
@@ -24,11 +26,14 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import access
 from bot.dispatch import Request, answer_as, strip_control_characters
 from bot.identity import caller_for_email
 from bot.org_warm_up import WARMED_COMMANDS
 from commands import shared_numbers
-from commands.registry import Caller
+from commands.deal import keep_searchable_deals
+from commands.registry import Caller, CommandContext, Subject
+from metrics.periods import local_today
 from storage.config import RevbotConfig
 from storage.models import User
 
@@ -42,8 +47,14 @@ class PeopleWarmed:
     failures: int
 
 
+SEARCH_COMMAND = "deal"  # its searches read the deal names the warm-up keeps
+
+
 def is_warmed_question(request: Request) -> bool:
-    """Whether the people warm-up computes this question ahead: a warmed command with no arguments."""
+    """Whether the asker's warm-up prepared this question: a warmed command with no arguments, or a
+    `/deal` search."""
+    if request.command_name == SEARCH_COMMAND:
+        return True
     return request.command_name in WARMED_COMMANDS and not strip_control_characters(request.text).strip()
 
 
@@ -90,4 +101,18 @@ def warm_people_numbers(
                         failures += 1
                         log.exception("warming /%s for %s failed", name, caller.email)
                         session.rollback()
+                try:
+                    _keep_searchable_deals(session, config, caller, now)
+                except Exception:  # noqa: BLE001 - their searches run in SQL
+                    failures += 1
+                    log.exception("keeping the deal names of %s failed", caller.email)
+                    session.rollback()
     return PeopleWarmed(people=len(people), seconds=time.monotonic() - started, failures=failures)
+
+
+def _keep_searchable_deals(session: Session, config: RevbotConfig, caller: Caller, now: datetime) -> None:
+    """The deal names `/deal` searches for this person (`commands.deal.keep_searchable_deals`)."""
+    scope = access.authorize(session, config, caller, "deal", Subject("deal_search"))
+    today = local_today(config.zone, now)
+    ctx = CommandContext(session=session, config=config, caller=caller, scope=scope, today=today, now=now)
+    keep_searchable_deals(ctx)

@@ -15,12 +15,13 @@ from commands import reply
 from commands.arguments import normalize, take_share, unescape_slack
 from commands.registry import Command, CommandContext, ParseContext, Subject, UsageError, register
 from commands.rendering import Message, Mrkdwn, format_date, money
-from commands.shared_numbers import shared_numbers
-from storage.deal_queries import card_history_rows, deal_card_rows, find_deal_ids
+from commands.shared_numbers import kept_for_scope, shared_numbers
+from storage.deal_queries import card_history_rows, deal_card_rows, find_deal_ids, searchable_deals
 
 CARD_LIMIT = 5
 SEARCH_LIMIT = 50
 HISTORY_PER_DEAL = 3
+SEARCHABLE_KEY = ("searchable deals",)
 
 
 @dataclass(frozen=True)
@@ -62,11 +63,13 @@ def run(args: DealArgs, ctx: CommandContext) -> Message:
     # Up to SEARCH_LIMIT matches are counted; only the CARD_LIMIT shown are read in full, as plain
     # rows (a DataFrame's fixed cost was most of a rep's answer). An org-wide search reads every
     # deal's name (~0.4 s on 1M deals), so its ids are kept per data version like other org-wide
-    # numbers; the cards themselves are read fresh.
+    # numbers; a rep's or manager's search reads the deal names the warm-up kept for their scope
+    # (`keep_searchable_deals`) when it did. The cards themselves are read fresh.
+    searchable = kept_for_scope(ctx, SEARCHABLE_KEY)
     found = shared_numbers(
         ctx,
         ("deal search", args.text),
-        lambda: tuple(find_deal_ids(ctx.session, ctx.scope, args.text, limit=SEARCH_LIMIT)),
+        lambda: tuple(find_deal_ids(ctx.session, ctx.scope, args.text, limit=SEARCH_LIMIT, searchable=searchable)),
     )
     shown = deal_card_rows(ctx.session, ctx.scope, list(found[:CARD_LIMIT]))
     history: dict[int, list[dict[str, Any]]] = {}
@@ -84,6 +87,12 @@ def run(args: DealArgs, ctx: CommandContext) -> Message:
         more_is_lower_bound=len(found) == SEARCH_LIMIT,
         extra_blocks=_buttons(cards),
     )
+
+
+def keep_searchable_deals(ctx: CommandContext) -> None:
+    """For the people warm-up (`shared_numbers.warming()`): keep the deal names of `ctx.scope` (the
+    asker's `/deal` scope) for this data version, so their searches run in memory."""
+    shared_numbers(ctx, SEARCHABLE_KEY, lambda: searchable_deals(ctx.session, ctx.scope))
 
 
 def _card(row: dict[str, Any], history: list[dict[str, Any]], ctx: CommandContext) -> DealCard:

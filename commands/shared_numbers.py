@@ -147,10 +147,23 @@ def shared_numbers(ctx: CommandContext, key: Hashable, compute: Callable[[], T])
     return value
 
 
+def kept_for_scope(ctx: CommandContext, key: Hashable) -> Any:
+    """What the people warm-up kept under `key` for this (not everyone) scope and data version, or
+    None: never computed here."""
+    bind = ctx.session.get_bind()
+    if ctx.scope.is_everyone or not isinstance(bind, Engine):
+        return None
+    return _kept_for_scopes.get(bind, _scoped_key(ctx, key))
+
+
+def _scoped_key(ctx: CommandContext, key: Hashable) -> Hashable:
+    return (key, ctx.today, ctx.data_version, id(ctx.config), ctx.scope)
+
+
 def _scoped(ctx: CommandContext, bind: Engine, key: Hashable, compute: Callable[[], T]) -> T:
     """A rep's or a team's numbers: what the warm-up kept for this data version, else computed
     (shared with identical questions in flight), and kept only when the warm-up is computing."""
-    kept_key = (key, ctx.today, ctx.data_version, id(ctx.config), ctx.scope)
+    kept_key = _scoped_key(ctx, key)
     warming_now = _warming.get()
     if not warming_now:
         found = _kept_for_scopes.get(bind, kept_key)

@@ -12,6 +12,8 @@ accounts (a narrow scan of `accounts`, then `ix_deals_account`), see `_matching_
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
+from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
 from typing import Any
@@ -164,13 +166,92 @@ def _matching_ids(session: Session, scope: Scope, needle: str, limit: int) -> li
     return [int(row[0]) for row in cursor_rows(session, stmt, params)]
 
 
-def find_deal_ids(session: Session, scope: Scope, text: str, limit: int = 10) -> list[int]:
+def find_deal_ids(
+    session: Session, scope: Scope, text: str, limit: int = 10, *, searchable: SearchableDeals | None = None
+) -> list[int]:
     """The ids of `find_deals_fast`'s rows, in its order: enough to count the matches and load only
-    the rows a reply shows."""
+    the rows a reply shows. With `searchable` (the scope's `searchable_deals`, kept), the names are
+    matched in memory instead of in SQL."""
     needle = text.strip()
     if not needle:
         return []
-    return _exact_ids(session, scope, needle, limit) or _matching_ids(session, scope, needle, limit)
+    exact = _exact_ids(session, scope, needle, limit)
+    if exact:
+        return exact
+    if searchable is not None:
+        return searchable.matching_ids(needle, limit)
+    return _matching_ids(session, scope, needle, limit)
+
+
+# --- a scope's deal names, searched in memory ----------------------------------------------------
+# A rep's search reads each of their ~1,000 deals and its account (~2 ms of SQLite, twice that when
+# both answer workers are busy), for every search. `bot.people_warm_up` keeps each rep's and
+# manager's deal names per data version; a search then scans one string. SQLite only: there LIKE
+# ignores the case of ASCII letters and nothing else, which `_ASCII_LOWER` reproduces exactly
+# (PostgreSQL's lower() depends on the database's locale, so it keeps searching in SQL).
+
+_FIELD_END = "\x00"  # between names: a search text never holds it (commands strip control characters)
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+@dataclass(frozen=True)
+class SearchableDeals:
+    """A scope's deals in reply order (open first, biggest first, then id): their ids, and their
+    names and account names ASCII-lowered in one string, two fields a deal, each ended by `_FIELD_END`."""
+
+    ids: tuple[int, ...]
+    names: str
+    field_starts: tuple[int, ...]  # where each field begins in `names`
+
+    def matching_ids(self, needle: str, limit: int) -> list[int]:
+        """`_matching_ids` for this scope: deals whose name or account name contains `needle`."""
+        wanted = needle.lower().translate(_ASCII_LOWER)
+        if _FIELD_END in wanted:  # no name holds it (see `searchable_deals`)
+            return []
+        found: list[int] = []
+        at = self.names.find(wanted)
+        while at >= 0 and len(found) < limit:
+            row = (bisect_right(self.field_starts, at) - 1) // 2
+            found.append(self.ids[row])
+            # go on from the next deal: one matching by name and by account counts once
+            next_row = 2 * (row + 1)
+            if next_row >= len(self.field_starts):
+                break
+            at = self.names.find(wanted, self.field_starts[next_row])
+        return found
+
+
+@cache
+def _searchable_statement() -> Select[Any]:
+    stmt = (
+        select(Deal.id, Deal.name, Account.name)
+        .outerjoin(Account, Account.id == Deal.account_id)
+        .where(Deal.removed_at.is_(None), Deal.owner_id.in_(OWNERS))
+    )
+    return stmt.order_by(cast(Deal.is_closed, Integer), Deal.amount.desc(), Deal.id)
+
+
+def searchable_deals(session: Session, scope: Scope) -> SearchableDeals | None:
+    """The scope's deal names for `find_deal_ids(searchable=...)`, or None where the search stays in
+    SQL: every owner's deals, PostgreSQL, or a name holding `_FIELD_END`."""
+    if scope.owner_ids is None or session.get_bind().dialect.name != "sqlite":
+        return None
+    if not scope.owner_ids:
+        return SearchableDeals(ids=(), names="", field_starts=())
+    ids: list[int] = []
+    fields: list[str] = []
+    for deal_id, name, account_name in cursor_rows(session, _searchable_statement(), _owner_params(scope)):
+        ids.append(int(deal_id))
+        # NULL matches nothing, as with LIKE; an empty field matches nothing either (needles are not empty)
+        fields += ["" if name is None else str(name), "" if account_name is None else str(account_name)]
+    if any(_FIELD_END in field for field in fields):
+        return None
+    starts, at = [], 0
+    for field in fields:
+        starts.append(at)
+        at += len(field) + 1
+    names = "".join(field + _FIELD_END for field in fields).translate(_ASCII_LOWER)
+    return SearchableDeals(ids=tuple(ids), names=names, field_starts=tuple(starts))
 
 
 def load_deals_in_order(session: Session, scope: Scope, ids: list[int]) -> pd.DataFrame:

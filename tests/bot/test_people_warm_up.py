@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 import commands.funnel
 import commands.pipeline
+import storage.deal_queries
 from bot import answer_workers
 from bot.dispatch import Request, answer
 from bot.org_warm_up import WARMED_COMMANDS
@@ -63,6 +64,17 @@ def test_a_reps_answer_after_the_warm_up_is_the_fresh_answer_without_computing(e
         warmed = ask(engine, config, org["dana"], f"/{name}", now=now)
         assert warmed.status == "answered", (name, warmed.message.text)
         assert warmed.message.blocks == fresh[name].blocks, name
+
+
+def test_a_reps_deal_search_after_the_warm_up_reads_the_kept_names_and_finds_the_same(
+    engine, config, org, monkeypatch
+):
+    now = utcnow()
+    fresh = ask(engine, config, org["dana"], "/deal", "a", now=now).message
+    warm_people_numbers(session_factory(engine), config, now)
+    if engine.dialect.name == "sqlite":  # PostgreSQL searches in SQL (see storage.deal_queries)
+        monkeypatch.setattr(storage.deal_queries, "_matching_ids", _must_not_compute)
+    assert ask(engine, config, org["dana"], "/deal", "a", now=now).message.blocks == fresh.blocks
 
 
 def test_a_managers_team_numbers_are_warmed_too(engine, config, org, monkeypatch):
@@ -135,11 +147,12 @@ def test_a_failing_question_is_skipped_and_the_rest_still_warmed(engine, config,
     assert ask(engine, config, org["dana"], "/pipeline").status == "answered"
 
 
-def test_only_argument_free_questions_of_warmed_commands_count_as_warmed():
+def test_argument_free_questions_of_warmed_commands_and_deal_searches_count_as_warmed():
     assert is_warmed_question(Request("/pipeline", "  ", "dana@acme.test"))
     assert is_warmed_question(Request("funnel", "\x00", "dana@acme.test"))
+    assert is_warmed_question(Request("/deal", "acme", "dana@acme.test"))  # searches the kept deal names
     assert not is_warmed_question(Request("/pipeline", "next quarter", "dana@acme.test"))
-    assert not is_warmed_question(Request("/deal", "", "dana@acme.test"))
+    assert not is_warmed_question(Request("/account", "", "dana@acme.test"))
 
 
 def test_a_worker_that_does_not_serve_execs_warms_only_people(engine, config, org, monkeypatch):

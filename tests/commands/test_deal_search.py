@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
 from commands.arguments import find_one_account
-from storage.deal_queries import exact_account_sql, find_deals_fast
-from storage.models import Account
+from storage.deal_queries import exact_account_sql, find_deal_ids, find_deals_fast, searchable_deals
+from storage.models import Account, Deal
 from storage.queries import find_deals
 from storage.scope import Scope
 from tests.commands.conftest import ACME, DANA, FOX, JEFFREY
@@ -83,3 +85,72 @@ def test_removed_and_accountless_deals_as_find_deals(session: Session, scope_nam
     fast = find_deals_fast(session, scope, needle, limit=50)
     assert fast.equals(find_deals(session, scope, needle, limit=50))
     assert 20 not in set(fast["id"]) and 21 not in set(fast["id"])
+
+
+# --- a rep's or manager's search in the deal names the warm-up kept ------------------------------
+
+TRICKY_NAMES = {
+    30: "ÉCOLE Straße Renewal",
+    31: "école upsell",
+    32: "İstanbul Expansion",
+    33: "KELVIN \u212a pilot",
+    34: "100% Growth_Plan",
+    35: "back\\slash deal",
+    36: "Acme\tTabbed",
+}
+
+
+def _add_tricky_deals(session: Session) -> None:
+    from datetime import datetime
+
+    from tests.commands.conftest import _deal
+
+    deals = [_deal(deal_id, name, DANA, ACME, 10_000 * deal_id, "Proposal") for deal_id, name in TRICKY_NAMES.items()]
+    deals += [
+        _deal(37, "no amount deal", DANA, None, None, "Proposal"),  # type: ignore[arg-type]
+        _deal(38, "Acme removed", DANA, ACME, 5_000, "Proposal", removed_at=datetime(2026, 5, 1)),
+        _deal(39, "same amount school", FOX, ACME, 310_000, "Proposal"),  # ties "ÉCOLE …" on amount
+    ]
+    session.add_all(deals)
+    session.flush()
+
+
+IN_MEMORY_NEEDLES = [*NEEDLES, "école", "ÉCOLE", "Ecole", "straße", "STRASSE", "i̇stanbul", "istanbul", "k pilot",
+                     "\u212a", "kelvin", "100%", "_plan", "\\", "\t", "acme\ttab", "renewal", "amount", "a", " "]
+
+
+@pytest.mark.parametrize("scope_name", ["rep", "team", "wide", "nobody"])
+def test_searching_the_kept_names_finds_what_sql_finds_in_the_same_order(session: Session, scope_name: str) -> None:
+    _add_tricky_deals(session)
+    scope = SCOPES[scope_name]
+    searchable = searchable_deals(session, scope)
+    if session.get_bind().dialect.name != "sqlite":
+        assert searchable is None  # PostgreSQL's lower() follows its locale: searches stay in SQL
+        return
+    assert searchable is not None
+    for needle in IN_MEMORY_NEEDLES:
+        for limit in (50, 2):
+            in_sql = find_deal_ids(session, scope, needle, limit=limit)
+            assert find_deal_ids(session, scope, needle, limit=limit, searchable=searchable) == in_sql, (needle, limit)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(needle=st.text(alphabet="acmeéÉßSsKk\u212aİi%_\\\t ", min_size=1, max_size=4))
+def test_any_needle_finds_the_same_deals_in_kept_names_as_in_sql(session: Session, needle: str) -> None:
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    if not session.get(Deal, 30):
+        _add_tricky_deals(session)
+    scope = SCOPES["team"]
+    searchable = searchable_deals(session, scope)
+    expected = find_deal_ids(session, scope, needle, limit=50)
+    assert find_deal_ids(session, scope, needle, limit=50, searchable=searchable) == expected
+
+
+def test_a_name_holding_the_field_separator_keeps_the_search_in_sql(session: Session) -> None:
+    from tests.commands.conftest import _deal
+
+    session.add(_deal(40, "odd\x00name", DANA, ACME, 1_000, "Proposal"))
+    session.flush()
+    assert searchable_deals(session, SCOPES["rep"]) is None
+    assert searchable_deals(session, SCOPES["everyone"]) is None  # org-wide ids are kept instead
