@@ -120,7 +120,17 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-async def start_bot_process(api: SlackApiStandIn, db: str, processes: int) -> tuple[subprocess.Popen, str]:
+def private_memory_mib(pid: int) -> float:
+    """Memory a process has to itself (RssAnon: not the database file's memory-mapped pages)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def start_bot_process(
+    api: SlackApiStandIn, db: str, processes: int, *, wait_for_people: bool = True
+) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {
         **os.environ,
@@ -159,9 +169,14 @@ async def start_bot_process(api: SlackApiStandIn, db: str, processes: int) -> tu
         started = time.monotonic()
         while time.monotonic() < started + 600:
             async with http.get(f"{base_url}/healthz") as response:
-                if (health := await response.json())["org_numbers_warm"] and health["people_numbers_warm"]:
+                health = await response.json()
+                if health["org_numbers_warm"] and (health["people_numbers_warm"] or not wait_for_people):
                     took = time.monotonic() - started
-                    print(f"org-wide and people's numbers warm {took:.1f} s after the bot started serving")
+                    which = "org-wide and people's numbers" if wait_for_people else "org-wide numbers (not people's)"
+                    print(f"{which} warm {took:.1f} s after the bot started serving")
+                    children = Path(f"/proc/{bot.pid}/task/{bot.pid}/children").read_text().split()
+                    memory = ", ".join(f"{private_memory_mib(int(child)):,.0f}" for child in children)
+                    print(f"private memory (MiB): bot {private_memory_mib(bot.pid):,.0f}, answer workers {memory}")
                     return bot, base_url
             await asyncio.sleep(0.5)
     bot.terminate()
@@ -177,6 +192,11 @@ async def main() -> None:
     parser.add_argument("--rows", nargs="*", default=["rep", "org", "reps"], help="rows to run: rep org reps")
     parser.add_argument("--in-process", action="store_true", help="run the bot in this process (answer threads)")
     parser.add_argument("--answer-processes", type=int, default=2, help="REVBOT_ANSWER_PROCESSES of the bot")
+    parser.add_argument(
+        "--during-people-warm-up",
+        action="store_true",
+        help="measure as soon as the org-wide numbers are warm, while the workers still compute people's",
+    )
     args = parser.parse_args()
     if not Path(args.db).exists():
         raise SystemExit(f"{args.db} does not exist: build it with `python bench/demo_bench.py` first")
@@ -200,7 +220,9 @@ async def main() -> None:
         harness, runner = await start_bot(api, make_engine(url), RevbotConfig(), url)
         where = "in this process, answers in threads"
     else:
-        bot_process, base_url = await start_bot_process(api, args.db, args.answer_processes)
+        bot_process, base_url = await start_bot_process(
+            api, args.db, args.answer_processes, wait_for_people=not args.during_people_warm_up
+        )
         harness = RemoteHarness(api, base_url)
         where = f"its own process (revbot serve, {args.answer_processes} answer processes)"
     personas = demo_personas()
