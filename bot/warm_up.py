@@ -81,6 +81,7 @@ class WarmUp:
             if self._org_warm is not None:
                 self._org_warm.clear()
             self._people_warm.clear()
+            shared_numbers.forget_scoped_numbers()
         if self._org_warm is not None:
             seconds = warm_org_numbers(self._sessions, self._config, now)
             self._org_warm.set()

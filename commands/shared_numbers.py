@@ -196,6 +196,13 @@ def _in_flight_shared(key: Hashable, compute: Callable[[], T]) -> T:
             _running.pop(key, None)
 
 
+def forget_scoped_numbers() -> None:
+    """Drop every rep's and team's kept numbers: the warm-up does when the data version or the day
+    changes, since none of them can be used again (their keys hold both), so that memory holds one
+    data version's worth, not one per sync until the store is full."""
+    _kept_for_scopes.clear()
+
+
 def clear() -> None:
     _kept.clear()
     _kept_for_scopes.clear()

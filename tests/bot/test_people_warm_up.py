@@ -174,6 +174,22 @@ def test_the_org_worker_warms_the_org_first_then_people(engine, config, org, mon
     assert order == ["org", "people"] and org_warm.is_set() and people_warm.is_set()
 
 
+def test_a_new_sync_drops_the_people_numbers_kept_for_the_old_data(engine, config, org):
+    clock = {"now": 1000.0}
+    warm_up = WarmUp(session_factory(engine), config, clock=lambda: clock["now"])
+    warm_up.check()
+    kept_before = _people_entries()
+    record_run(engine, source="salesforce", started_at=utcnow() - timedelta(seconds=5), status="success")
+    warm_up.check()
+    assert kept_before and len(_people_entries()) == len(kept_before)  # one data version's worth, not two
+    newest = {key[2] for key in _people_entries()}
+    assert len(newest) == 1 and not newest & {key[2] for key in kept_before}
+
+
+def _people_entries() -> list[tuple]:
+    return [key for entries in shared_numbers._kept_for_scopes._entries.values() for key in entries]
+
+
 def test_the_warm_up_waits_while_its_worker_answers_someone(monkeypatch):
     monkeypatch.setattr(answer_workers, "_last_answered", 0.0)
     answer_workers._live.set()
