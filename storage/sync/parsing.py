@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 # Layouts tried when no --date-format is given. Salesforce writes the user's locale
 # (US: 3/31/2026, 3/31/2026 2:15 PM); HubSpot writes ISO. The best match on a sample goes first.
@@ -110,10 +112,10 @@ def parse_amounts(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     values = pd.Series(np.nan, index=text.index, dtype="float64")
     plain = filled & ~commas
     if plain.any():
-        values[plain] = pd.to_numeric(text[plain], errors="coerce").astype("float64")
+        values[plain] = _numbers(text[plain])
     if commas.any():
         subset = text[commas]
-        no_commas = pd.to_numeric(subset.str.replace(",", "", regex=False), errors="coerce")
+        no_commas = _numbers(subset.str.replace(",", "", regex=False))
         ok = no_commas.notna() & ~subset.str.contains(_DECIMAL_COMMA, regex=True)
         values[ok[ok].index] = no_commas[ok]
     todo = filled & values.isna()
@@ -121,6 +123,29 @@ def parse_amounts(series: pd.Series) -> tuple[pd.Series, pd.Series]:
         values[todo] = _parse_formatted_amounts(text[todo])
     values = values.where(np.isfinite(values))
     return values, filled & values.isna()
+
+
+# Digits with at most one decimal point, no sign, at most 15 characters: a number with at most 15
+# significant digits, which every correctly rounding parser reads as the same double.
+_PLAIN_DECIMAL = r"^[0-9]{1,15}(?:\.[0-9]{1,14})?$"
+
+
+def _numbers(text: pd.Series) -> pd.Series:
+    """`pd.to_numeric(text, errors="coerce")` as float64, for filled cells. When the column is
+    Arrow-backed text and every cell is a plain decimal (`_PLAIN_DECIMAL`: `12345.67`, `500`),
+    Arrow parses it instead, in about a twentieth of the time (0.24 → 0.01 s for a million
+    amounts). Same values: both parsers round correctly (pandas reads such text as int64 when
+    no cell has a point, and an integer below 10^15 converts to float64 exactly). Any other cell
+    (a sign, an exponent, spaces, more digits) sends the whole column through pandas as before,
+    so pandas' reading of such a column as a whole (-0 is 0 among integers, -0.0 among floats)
+    is kept too."""
+    if isinstance(text.dtype, pd.StringDtype) and text.dtype.storage == "pyarrow" and len(text):
+        arrow = pa.array(text.array)
+        plain = pc.match_substring_regex(arrow, _PLAIN_DECIMAL)
+        if plain.null_count == 0 and pc.all(plain).as_py() and pc.max(pc.utf8_length(arrow)).as_py() <= 15:
+            parsed = pc.cast(arrow, pa.float64()).to_numpy(zero_copy_only=False)
+            return pd.Series(parsed, index=text.index, dtype="float64")
+    return pd.to_numeric(text, errors="coerce").astype("float64")
 
 
 def _parse_formatted_amounts(text: pd.Series) -> pd.Series:

@@ -6,12 +6,14 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from storage.database import make_engine
 from storage.migrate import upgrade
-from storage.sync import deal_diff, readers
+from storage.sync import deal_diff, parsing, readers
+from storage.sync.arrow_csv import TEXT
 from storage.sync.importer import ImportOptions, import_file
 from tests.sync.helpers import FIXTURES, snapshot
 
@@ -170,3 +172,33 @@ def test_packed_columns_of_the_quick_comparison_find_what_the_plain_diff_finds(
                 target.dispose()
     assert results[0] == results[1]
     assert results[0][0]["updated"] == updated
+
+
+AMOUNT_COLUMNS = {
+    "plain decimals": ["12345.67", "500", "0.5", "0", "000120", "99999999999999"],
+    "thousands separators": ["12,345.67", "1,000", "250,000.00", "1,234,567.89"],
+    "integers only": ["1", "22", "333", "4444"],
+    "15 characters": ["123456789012345", "1234567890123.5", "9.99999999999999"],
+    "16 characters": ["1234567890123456", "12.5"],  # pandas reads the column
+    "17 digits": ["0.12345678901234567", "12.5"],
+    "signs and zeros": ["-0", "12.5", "+3", "-0.00"],
+    "integers and a minus zero": ["-0", "7"],
+    "exponents and spaces": ["1e5", "12.5", "1 000", "inf", "nan"],
+    "formatted": ["$12,345.50", "USD 1,200", "(1,200.00)", "€1.234,50", "1,2", "12,5000", "abc"],
+    "blanks": ["", "12.5", "  ", "7"],
+}
+
+
+@pytest.mark.parametrize("cells", AMOUNT_COLUMNS.values(), ids=AMOUNT_COLUMNS.keys())
+@pytest.mark.parametrize("dtype", [TEXT, object], ids=["arrow", "object"])
+def test_arrow_number_parsing_gives_pandas_values_bit_for_bit(monkeypatch, cells, dtype):
+    """`parsing._numbers` lets Arrow parse columns of plain decimals; the amounts (and the cells
+    marked bad) must be what `pd.to_numeric` gives, to the bit (-0.0 and 0.0 differ here)."""
+    rng = np.random.default_rng(7)
+    extra = [f"{n:,}.{c:02d}" for n, c in zip(rng.integers(0, 10**9, 500), rng.integers(0, 100, 500), strict=True)]
+    column = pd.Series(cells + extra + [f"{x:.10g}" for x in rng.random(500) * 1e6], dtype=dtype)
+    fast_values, fast_bad = parsing.parse_amounts(column)
+    monkeypatch.setattr(parsing, "_numbers", lambda text: pd.to_numeric(text, errors="coerce").astype("float64"))
+    plain_values, plain_bad = parsing.parse_amounts(column)
+    assert fast_values.to_numpy().tobytes() == plain_values.to_numpy().tobytes()
+    assert fast_bad.tolist() == plain_bad.tolist()
