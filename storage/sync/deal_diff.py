@@ -44,10 +44,14 @@ def diff_deals(
 ) -> DealDiff:
     """Compare `frame` (modified in place: `created_at` / `stage_entered_at` filled in) with the
     stored deals; `select_columns` starts with id, crm_id."""
+    diff = _Diff(frame, columns, now_text)
+    if not _any_stored(connection):
+        # A first import: no stored deal has a CRM id, so every row is new. Skips indexing a
+        # million incoming CRM ids (~0.3 s) only to find that nothing matches them.
+        return diff.result(select_columns)
     incoming = pd.Index(frame["crm_id"].to_numpy(dtype=object))
     unique = incoming.is_unique
-    diff = _Diff(frame, columns, now_text)
-    if unique and applies(connection) and _any_stored(connection):
+    if unique and applies(connection):
         # SQLite: a cheap tuple comparison settles the unchanged rows (most of a re-import); only
         # the rest are read in full and compared column by column.
         order = _InputOrder(incoming)
