@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import multiprocessing
 import sqlite3
 import threading
 import time
@@ -144,7 +145,16 @@ def main() -> None:
     export = args.workdir / f"opportunities-{args.rows}.csv"
     if not export.exists():
         started = time.perf_counter()
-        generate_export(export, args.rows)
+        # In a child process: the generator's million-row frames leave this process's heap
+        # fragmented, which made the first import after a generation ~2.5 s (15-20%) slower
+        # than the same import in a later run that found the file (14.6 vs 17.1 s at 1M).
+        partial = export.with_name(export.name + ".partial")  # renamed once complete
+        child = multiprocessing.get_context("spawn").Process(target=generate_export, args=(partial, args.rows))
+        child.start()
+        child.join()
+        if child.exitcode != 0:
+            raise SystemExit(f"generating {export} failed (exit code {child.exitcode})")
+        partial.rename(export)
         print(f"generated {export} ({export.stat().st_size / 2**20:,.0f} MiB) in {time.perf_counter() - started:.1f} s")
     config = RevbotConfig()
     options = ImportOptions(format="salesforce")
