@@ -12,6 +12,7 @@ accounts (a narrow scan of `accounts`, then `ix_deals_account`), see `_matching_
 from __future__ import annotations
 
 import math
+from array import array
 from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -187,25 +188,27 @@ def find_deal_ids(
 # A rep's search reads each of their ~1,000 deals and its account (~2 ms of SQLite, twice that when
 # both answer workers are busy), for every search. `bot.people_warm_up` keeps each rep's and
 # manager's deal names per data version; a search then scans one string. SQLite only: there LIKE
-# ignores the case of ASCII letters and nothing else, which `_ASCII_LOWER` reproduces exactly
+# ignores the case of ASCII letters and nothing else, which `bytes.lower()` reproduces exactly
 # (PostgreSQL's lower() depends on the database's locale, so it keeps searching in SQL).
 
-_FIELD_END = "\x00"  # between names: a search text never holds it (commands strip control characters)
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_FIELD_END = b"\x00"  # between names: a search text never holds it (commands strip control characters)
 
 
 @dataclass(frozen=True)
 class SearchableDeals:
     """A scope's deals in reply order (open first, biggest first, then id): their ids, and their
-    names and account names ASCII-lowered in one string, two fields a deal, each ended by `_FIELD_END`."""
+    names and account names in one UTF-8 string, ASCII-lowered (`bytes.lower`), two fields a deal,
+    each ended by `_FIELD_END`. Bytes and arrays: a few bytes a deal, where a str of names with one
+    accented letter takes two bytes a character and a tuple of ints 36 bytes an id."""
 
-    ids: tuple[int, ...]
-    names: str
-    field_starts: tuple[int, ...]  # where each field begins in `names`
+    ids: array[int]  # "q"
+    names: bytes
+    field_starts: array[int]  # "Q": where each field begins in `names`
 
     def matching_ids(self, needle: str, limit: int) -> list[int]:
-        """`_matching_ids` for this scope: deals whose name or account name contains `needle`."""
-        wanted = needle.lower().translate(_ASCII_LOWER)
+        """`_matching_ids` for this scope: deals whose name or account name contains `needle`. In
+        UTF-8 a character's bytes never occur inside another's, so a byte match is a text match."""
+        wanted = needle.lower().encode("utf-8", "surrogatepass").lower()
         if _FIELD_END in wanted:  # no name holds it (see `searchable_deals`)
             return []
         found: list[int] = []
@@ -236,22 +239,18 @@ def searchable_deals(session: Session, scope: Scope) -> SearchableDeals | None:
     SQL: every owner's deals, PostgreSQL, or a name holding `_FIELD_END`."""
     if scope.owner_ids is None or session.get_bind().dialect.name != "sqlite":
         return None
-    if not scope.owner_ids:
-        return SearchableDeals(ids=(), names="", field_starts=())
-    ids: list[int] = []
-    fields: list[str] = []
-    for deal_id, name, account_name in cursor_rows(session, _searchable_statement(), _owner_params(scope)):
-        ids.append(int(deal_id))
-        # NULL matches nothing, as with LIKE; an empty field matches nothing either (needles are not empty)
-        fields += ["" if name is None else str(name), "" if account_name is None else str(account_name)]
-    if any(_FIELD_END in field for field in fields):
+    ids, starts, names = array("q"), array("Q"), bytearray()
+    if scope.owner_ids:
+        for deal_id, name, account_name in cursor_rows(session, _searchable_statement(), _owner_params(scope)):
+            ids.append(int(deal_id))
+            # NULL matches nothing, as with LIKE; nor does an empty field (a needle is never empty)
+            for field in (name, account_name):
+                starts.append(len(names))
+                names += b"" if field is None else str(field).encode("utf-8", "surrogatepass")
+                names += _FIELD_END
+    if names.count(_FIELD_END) != len(starts):
         return None
-    starts, at = [], 0
-    for field in fields:
-        starts.append(at)
-        at += len(field) + 1
-    names = "".join(field + _FIELD_END for field in fields).translate(_ASCII_LOWER)
-    return SearchableDeals(ids=tuple(ids), names=names, field_starts=tuple(starts))
+    return SearchableDeals(ids=ids, names=bytes(names).lower(), field_starts=starts)
 
 
 def load_deals_in_order(session: Session, scope: Scope, ids: list[int]) -> pd.DataFrame:
