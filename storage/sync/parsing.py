@@ -133,12 +133,12 @@ _PLAIN_DECIMAL = r"^[0-9]{1,15}(?:\.[0-9]{1,14})?$"
 def _numbers(text: pd.Series) -> pd.Series:
     """`pd.to_numeric(text, errors="coerce")` as float64, for filled cells. When the column is
     Arrow-backed text and every cell is a plain decimal (`_PLAIN_DECIMAL`: `12345.67`, `500`),
-    Arrow parses it instead, in about a twentieth of the time (0.24 → 0.01 s for a million
-    amounts). Same values: both parsers round correctly (pandas reads such text as int64 when
-    no cell has a point, and an integer below 10^15 converts to float64 exactly). Any other cell
-    (a sign, an exponent, spaces, more digits) sends the whole column through pandas as before,
-    so pandas' reading of such a column as a whole (-0 is 0 among integers, -0.0 among floats)
-    is kept too."""
+    Arrow checks and parses it instead, in a third of the time (0.24 → 0.08 s CPU for a million
+    amounts, the check included). Same values: both parsers round correctly (pandas reads such
+    text as int64 when no cell has a point, and an integer below 10^15 converts to float64
+    exactly). Any other cell (a sign, an exponent, spaces, more digits) sends the whole column
+    through pandas as before, so pandas' reading of such a column as a whole (-0 is 0 among
+    integers, -0.0 among floats) is kept too."""
     if isinstance(text.dtype, pd.StringDtype) and text.dtype.storage == "pyarrow" and len(text):
         arrow = pa.array(text.array)
         plain = pc.match_substring_regex(arrow, _PLAIN_DECIMAL)
