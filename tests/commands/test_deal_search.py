@@ -150,6 +150,9 @@ def test_any_needle_finds_the_same_deals_in_kept_names_as_in_sql(session: Sessio
 def test_a_name_holding_the_field_separator_keeps_the_search_in_sql(session: Session) -> None:
     from tests.commands.conftest import _deal
 
+    if session.get_bind().dialect.name != "sqlite":
+        pytest.skip("PostgreSQL text cannot hold NUL, and searches there stay in SQL anyway")
+
     session.add(_deal(40, "odd\x00name", DANA, ACME, 1_000, "Proposal"))
     session.flush()
     assert searchable_deals(session, SCOPES["rep"]) is None
