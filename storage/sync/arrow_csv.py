@@ -38,7 +38,7 @@ def read_csv_arrow(file: Path, separator: str, pick: Pick | None) -> pd.DataFram
         keep = [name for name in header if wanted is None or name.strip() in wanted]
         convert = pacsv.ConvertOptions(
             include_columns=keep,
-            column_types={name: pa.string() for name in keep},
+            column_types={name: pa.large_string() for name in keep},  # what pandas keeps: no cast
             strings_can_be_null=False,
             quoted_strings_can_be_null=False,
         )
