@@ -11,6 +11,9 @@ before measuring, so "cold" is what someone finds once the warm-up is done. Each
 CPU time per request of the bench's own process (client and Slack stand-in), of the bot process and
 of its answer workers.
 
+The first row is the baseline, measured in the same run: `/revbot help` from 50 different people
+at once, the whole path with no data read; "x base" is a row's answer p95 over the baseline's.
+
 Rows per command:
 - rep:   every request from the same demo rep (rep scope);
 - org:   every request from the same demo exec (org scope);
@@ -235,36 +238,46 @@ async def main() -> None:
             # first row is not the only one that pays for them: a burst of help requests from everyone.
             everyone = [personas["rep"], personas["exec"], *reps]
             await run_case(harness, api, arrivals, "/revbot", "help", everyone, args.concurrency, args.concurrency)
-            heading = f"{'command':<19}{'row':<5}{'ack p50':>9}{'p95':>8}{'p99':>8}"
-            print(f"{heading}{'answer p50':>12}{'p95':>8}{'cold':>8}{'errors':>8}   CPU ms/request: bench bot workers")
+            heading = f"{'command':<19}{'row':<5}{'ack p50':>9}{'p95':>8}{'p99':>8}{'answer p50':>12}{'p95':>8}"
+            print(f"{heading}{'x base':>7}{'cold':>8}{'errors':>8}   CPU ms/req: bench bot workers")
             bot_pid = bot_process.pid if bot_process is not None else None
+
+            async def row_of(command: str, text: str, row: str, people: list[str], baseline: float | None) -> float:
+                # warm caches; the slowest of these is the first, uncached answer ("cold")
+                _, warm_fulls, _ = await run_case(harness, api, arrivals, command, text, people, 5, 5)
+                # This process (the client and the Slack stand-in, which keeps every call it saw)
+                # grows through the run; a full collection of it mid-row paused every request in
+                # flight by up to 185 ms, counted as the bot's. Collect between rows instead.
+                gc.collect()
+                gc.freeze()
+                cpu_before = (time.process_time(), *bot_cpu_seconds(bot_pid))
+                acks, fulls, errors = await run_case(
+                    harness, api, arrivals, command, text, people, args.requests, args.concurrency
+                )
+                cpu_after = (time.process_time(), *bot_cpu_seconds(bot_pid))
+                spent = zip(cpu_before, cpu_after, strict=True)
+                cpu_ms = [1000 * (after - before) / args.requests for before, after in spent]
+                ms = [1000 * v for v in acks]
+                full_ms = [1000 * v for v in fulls] or [float("nan")]
+                p95 = percentile(full_ms, 95)
+                ratio = f"{p95 / baseline:>6.1f}x" if baseline else f"{'':>7}"
+                print(
+                    f"{(command + ' ' + text).strip():<19}{row:<5}{statistics.median(ms):>8.0f}m"
+                    f"{percentile(ms, 95):>7.0f}m{percentile(ms, 99):>7.0f}m"
+                    f"{statistics.median(full_ms):>11.0f}m{p95:>7.0f}m{ratio}"
+                    f"{1000 * max(warm_fulls, default=float('nan')):>7.0f}m{errors:>8}"
+                    f"   {cpu_ms[0]:5.1f} {cpu_ms[1]:5.1f} {cpu_ms[2]:5.1f}",
+                    flush=True,
+                )
+                return p95
+
+            # The baseline, measured in the same run: `/revbot help` from 50 different people at once
+            # (the whole path — signature, ack, worker, audit row, reply — with no data read), so a
+            # row's "x base" says what its data costs on top, whatever the machine's speed today.
+            baseline = await row_of("/revbot", "help", "base", reps, None)
             for command, text in [c for c in COMMANDS if not args.only or c[0] in args.only]:
                 for row in args.rows:
-                    people = row_people[row]
-                    # warm caches; the slowest of these is the first, uncached answer ("cold")
-                    _, warm_fulls, _ = await run_case(harness, api, arrivals, command, text, people, 5, 5)
-                    # This process (the client and the Slack stand-in, which keeps every call it saw)
-                    # grows through the run; a full collection of it mid-row paused every request in
-                    # flight by up to 185 ms, counted as the bot's. Collect between rows instead.
-                    gc.collect()
-                    gc.freeze()
-                    cpu_before = (time.process_time(), *bot_cpu_seconds(bot_pid))
-                    acks, fulls, errors = await run_case(
-                        harness, api, arrivals, command, text, people, args.requests, args.concurrency
-                    )
-                    cpu_after = (time.process_time(), *bot_cpu_seconds(bot_pid))
-                    spent = zip(cpu_before, cpu_after, strict=True)
-                    cpu_ms = [1000 * (after - before) / args.requests for before, after in spent]
-                    ms = [1000 * v for v in acks]
-                    full_ms = [1000 * v for v in fulls] or [float("nan")]
-                    print(
-                        f"{(command + ' ' + text).strip():<19}{row:<5}{statistics.median(ms):>8.0f}m"
-                        f"{percentile(ms, 95):>7.0f}m{percentile(ms, 99):>7.0f}m"
-                        f"{statistics.median(full_ms):>11.0f}m{percentile(full_ms, 95):>7.0f}m"
-                        f"{1000 * max(warm_fulls, default=float('nan')):>7.0f}m{errors:>8}"
-                        f"   {cpu_ms[0]:5.1f} {cpu_ms[1]:5.1f} {cpu_ms[2]:5.1f}",
-                        flush=True,
-                    )
+                    await row_of(command, text, row, row_people[row], baseline)
     finally:
         if runner is not None:
             await runner.cleanup()
