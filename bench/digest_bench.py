@@ -17,6 +17,8 @@ Measures, on one database (seeded with `revbot demo --deals N` / `storage.demo.s
   reps in 5 teams (`/tmp/revbot-bench-1m.db`) repeats each team 20 times, each covering a fifth of
   the org;
 - chart:  the two PNG charts of one digest (reported separately: they are rendered once per post).
+- baseline: the same team digests each from its own scoped load (`build_team` without `org`), in the
+  same run; "load + teams / baseline" is what sharing one org load saves.
 Goal for load + monday + teams together: < 5 s. Each line gives wall time and, in brackets, this
 process's CPU time: the machine is shared, and the difference is time spent waiting for it.
 """
@@ -112,6 +114,19 @@ def main() -> None:
         )
         total, total_cpu = load_s + monday_s + teams_s, load_cpu + monday_cpu + teams_cpu
         print(f"load + monday + teams: {total:6.2f} s [cpu {total_cpu:5.2f}] (goal < 5 s)")
+
+        # The baseline, in the same run: the same team digests each from its own scoped load (what
+        # `build_team` does for a single digest), against the shared org load plus the cuts.
+        timer.start()
+        for i in range(args.teams):
+            team = teams[i % len(teams)]
+            weekly = build_team(session, config, team, today=today)
+            render(env, "weekly.j2", fallback=weekly.title, digest=weekly, retention=None, as_of="bench")
+        own_s, own_cpu = timer.stop()
+        print(
+            f"baseline: {own_s:5.2f} s [cpu {own_cpu:5.2f}]  (the {args.teams} team digests each from its own load); "
+            f"load + teams / baseline = {(load_s + teams_s) / own_s:.2f}x"
+        )
 
         timer.start()
         charts.bookings_vs_target_png(monday.weekly)
