@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from sqlalchemy import text
 
 from storage.sync.importer import ImportOptions, import_file
 from tests.sync.helpers import FIXTURES, rows, snapshot
@@ -88,6 +89,23 @@ def test_summary_counts_a_first_import(engine, config):
         "history_rows": 0,
     }
 
+
+
+def test_first_import_beside_deals_without_crm_ids_inserts_every_row_and_leaves_them(engine, config):
+    """Deals entered without a CRM id (by hand, a demo) cannot match an export: the import still
+    counts as a first one, inserts every row and leaves those deals exactly as they were."""
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO deals (crm_id, name, amount, currency, stage, created_at, is_closed, is_won)"
+                " VALUES (NULL, 'Hand-entered', 1000, 'USD', 'Prospecting', '2026-01-05 00:00:00.000000', 0, 0)"
+            )
+        )
+    before = rows(engine, "SELECT * FROM deals")
+    stats = import_file(engine, config, SALESFORCE, sf(), now=T0).stats
+    assert (stats["inserted"], stats["updated"], stats["unchanged"], stats["history_rows"]) == (5, 0, 0, 0)
+    assert rows(engine, "SELECT * FROM deals WHERE crm_id IS NULL") == before
+    assert rows(engine, "SELECT count(*) FROM deals WHERE crm_id IS NOT NULL") == [(5,)]
 
 def test_reimporting_an_unchanged_file_changes_nothing(engine, config):
     import_file(engine, config, SALESFORCE, sf(), now=T0)
