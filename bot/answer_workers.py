@@ -12,8 +12,8 @@ The first worker answers everyone who sees the whole org (exec, revops, cs: `bot
 and keeps the org-wide numbers warm for them (`bot.org_warm_up`). Every rep and manager has their
 own worker (`own_worker`, a hash of their email), which keeps their numbers warm
 (`bot.people_warm_up`): their default questions and `/deal` searches go there; any other question
-goes to the least busy worker, their own among equally busy ones. Each worker's `bot.warm_up.WarmUp` thread does the
-computing ahead, and gives way whenever the worker has a live question.
+goes to the least busy worker, their own among equally busy ones. Each worker's `bot.warm_up.WarmUp`
+thread does the computing ahead, and gives way whenever the worker has a live question.
 """
 
 from __future__ import annotations
@@ -118,19 +118,19 @@ class AnswerWorkers:
             async with self._org_viewers_lock:  # a burst reads them once; the rest wait for that read
                 if self._org_viewers_due():
                     await asyncio.to_thread(self.refresh_org_viewers)
-        chosen = self.worker_for(f"{request.email}", default_question=is_warmed_question(request))
+        chosen = self.worker_for(f"{request.email}", warmed_question=is_warmed_question(request))
         self._in_flight[chosen] += 1
         try:
             return await asyncio.get_running_loop().run_in_executor(self._pools[chosen], _answer_here, request, now)
         finally:
             self._in_flight[chosen] -= 1
 
-    def worker_for(self, email: str, *, default_question: bool = False) -> int:
+    def worker_for(self, email: str, *, warmed_question: bool = False) -> int:
         if email.strip().lower() in self._org_viewers:
             return ORG_WORKER
         own = own_worker(email, self.processes)
         least_busy = min(range(self.processes), key=lambda index: (self._in_flight[index], index != own))
-        if default_question and self._in_flight[own] - self._in_flight[least_busy] < SPILL_AFTER_IN_FLIGHT:
+        if warmed_question and self._in_flight[own] - self._in_flight[least_busy] < SPILL_AFTER_IN_FLIGHT:
             return own
         return least_busy
 

@@ -37,11 +37,15 @@ from metrics.periods import local_today
 from storage.config import RevbotConfig
 from storage.models import User
 
+log = logging.getLogger(__name__)
+
 WARMED_ROLES = frozenset({"rep", "manager"})
 
 
 @dataclass(frozen=True)
 class PeopleWarmed:
+    """What a round did: how many people, in how long, and how many of their questions failed."""
+
     people: int
     seconds: float
     failures: int
@@ -83,9 +87,8 @@ def warm_people_numbers(
     wait_for_quiet: Callable[[], None] = lambda: None,
 ) -> PeopleWarmed:
     """Ask each of `WARMED_COMMANDS`' default questions as every rep and manager for whom `mine(email)`,
-    keeping the numbers (no reply, no audit row). A question that fails is logged and skipped: that
-    person's answer is computed when they ask."""
-    log = logging.getLogger(__name__)
+    keeping the numbers and the deal names their searches read (no reply, no audit row). A question
+    that fails is logged and skipped: that person's answer is computed when they ask."""
     started = time.monotonic()
     with sessions() as session:
         people = [caller for caller in people_to_warm(session, config) if mine(caller.email)]

@@ -129,10 +129,10 @@ def test_a_default_question_goes_to_the_worker_that_keeps_the_askers_numbers_eve
     try:
         own = own_worker("dana@example.com", 2)
         workers._in_flight[own] = SPILL_AFTER_IN_FLIGHT - 1
-        assert workers.worker_for("dana@example.com", default_question=True) == own
+        assert workers.worker_for("dana@example.com", warmed_question=True) == own
         assert workers.worker_for("dana@example.com") == 1 - own  # any other question: the idle worker
         workers._in_flight[own] = SPILL_AFTER_IN_FLIGHT  # stuck behind slow questions: go elsewhere
-        assert workers.worker_for("dana@example.com", default_question=True) == 1 - own
+        assert workers.worker_for("dana@example.com", warmed_question=True) == 1 - own
     finally:
         workers.close()
 
