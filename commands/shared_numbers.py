@@ -8,20 +8,20 @@ asking at once would each pay it. So the computed numbers are kept per database 
 CRM sync and demo seed writes, and which the reply's "data as of …" footer shows — for `TTL_SECONDS`.
 Concurrent identical questions wait for the first one instead of all computing (single flight).
 
-Only everyone-scope answers are kept, and only when computing them took at least
-`MIN_COMPUTE_SECONDS` (small databases are always computed fresh). A deal edited in the database
-behind revbot's back (not through a sync) shows up in org-wide answers after at most the TTL. The
-answer workers' `bot.org_warm_up` computes them ahead of the first exec after each sync, and again
-(`recomputing()`) before they expire, so execs find them kept.
+Everyone-scope answers are kept when computing them took at least `MIN_COMPUTE_SECONDS` (small
+databases are always computed fresh). The answer workers' `bot.org_warm_up` computes them ahead of
+the first exec after each sync, and again (`recomputing()`) before they expire, so execs find them
+kept. A deal edited in the database behind revbot's back (not through a sync) shows up in kept
+answers (these, and the people's below) after at most the TTL.
 
 Any other scope (a rep's book, a team) is kept only when the people warm-up computed it
-(`warming()`, `bot.people_warm_up`): after each sync every rep's and manager's default questions are
-computed ahead, so a Monday-morning burst of fifty different reps is answered from memory. A
-question the warm-up did not ask (another period, another person's book) is computed when asked and
-not kept, but identical questions about the same scope that arrive while one is being computed wait
-for it and share its numbers (a team channel where everyone runs `/pipeline team emea` after the
-forecast call costs one computation, not ten). Each asker still gets their own reply, access check
-and audit row.
+(`warming()`, `bot.people_warm_up`; one data version at a time, `forget_scoped_numbers`): after
+each sync every rep's and manager's default questions are computed ahead, so a Monday-morning burst
+of fifty different reps is answered from memory. A question the warm-up did not ask (another
+period, another person's book) is computed when asked and not kept, but identical questions about
+the same scope that arrive while one is being computed wait for it and share its numbers (a team
+channel where everyone runs `/pipeline team emea` after the forecast call costs one computation,
+not ten). Each asker still gets their own reply, access check and audit row.
 """
 
 from __future__ import annotations
