@@ -98,7 +98,7 @@ def test_first_import_beside_deals_without_crm_ids_inserts_every_row_and_leaves_
         connection.execute(
             text(
                 "INSERT INTO deals (crm_id, name, amount, currency, stage, created_at, is_closed, is_won)"
-                " VALUES (NULL, 'Hand-entered', 1000, 'USD', 'Prospecting', '2026-01-05 00:00:00.000000', 0, 0)"
+                " VALUES (NULL, 'Hand-entered', 1000, 'USD', 'Prospecting', '2026-01-05 00:00:00.000000', FALSE, FALSE)"
             )
         )
     before = rows(engine, "SELECT * FROM deals")
@@ -106,6 +106,7 @@ def test_first_import_beside_deals_without_crm_ids_inserts_every_row_and_leaves_
     assert (stats["inserted"], stats["updated"], stats["unchanged"], stats["history_rows"]) == (5, 0, 0, 0)
     assert rows(engine, "SELECT * FROM deals WHERE crm_id IS NULL") == before
     assert rows(engine, "SELECT count(*) FROM deals WHERE crm_id IS NOT NULL") == [(5,)]
+
 
 def test_reimporting_an_unchanged_file_changes_nothing(engine, config):
     import_file(engine, config, SALESFORCE, sf(), now=T0)
