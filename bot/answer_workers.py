@@ -47,9 +47,10 @@ WORKER_MMAP_BYTES = 1 << 34
 ORG_WORKER = 0  # answers the people who see the whole org, and keeps their numbers warm
 ORG_VIEWERS_SECONDS = 60.0  # how long the list of who sees the whole org is kept
 # A warmed question (`is_warmed_question`) goes to its asker's own worker, where their numbers are
-# warm, unless that worker has this many more questions in flight than the least busy: one stuck on
-# a slow question.
-SPILL_AFTER_IN_FLIGHT = 16
+# warm and it takes a few ms, unless the oldest question that worker has in flight was sent longer
+# ago than this: it is busy with something slow (an org-wide question, a long queue), and the least
+# busy worker computing the answer afresh is quicker than waiting.
+STUCK_SECONDS = 0.25
 # The warm-up computes ahead only once its worker has answered nobody for this long: in a burst the
 # next question usually arrives within a few milliseconds of the last answer.
 QUIET_SECONDS = 0.05
@@ -93,7 +94,8 @@ class AnswerWorkers:
             for index in range(processes)
         ]
         self.processes = processes
-        self._in_flight = [0] * processes  # touched only from the event loop's thread
+        # when each question in flight was sent, oldest first, per worker (only the event loop's thread)
+        self._in_flight: list[list[float]] = [[] for _ in range(processes)]
         self._database_url, self._config, self._engine = database_url, config, engine
         self._org_viewers: frozenset[str] = frozenset()
         self._org_viewers_read = -ORG_VIEWERS_SECONDS
@@ -119,20 +121,24 @@ class AnswerWorkers:
                 if self._org_viewers_due():
                     await asyncio.to_thread(self.refresh_org_viewers)
         chosen = self.worker_for(f"{request.email}", warmed_question=is_warmed_question(request))
-        self._in_flight[chosen] += 1
+        sent = time.monotonic()
+        self._in_flight[chosen].append(sent)
         try:
             return await asyncio.get_running_loop().run_in_executor(self._pools[chosen], _answer_here, request, now)
         finally:
-            self._in_flight[chosen] -= 1
+            self._in_flight[chosen].remove(sent)
 
     def worker_for(self, email: str, *, warmed_question: bool = False) -> int:
         if email.strip().lower() in self._org_viewers:
             return ORG_WORKER
         own = own_worker(email, self.processes)
-        least_busy = min(range(self.processes), key=lambda index: (self._in_flight[index], index != own))
-        if warmed_question and self._in_flight[own] - self._in_flight[least_busy] < SPILL_AFTER_IN_FLIGHT:
+        if warmed_question and not self._stuck(own):
             return own
-        return least_busy
+        return min(range(self.processes), key=lambda index: (len(self._in_flight[index]), index != own))
+
+    def _stuck(self, index: int) -> bool:
+        waiting = self._in_flight[index]
+        return bool(waiting) and time.monotonic() - waiting[0] > STUCK_SECONDS
 
     def _org_viewers_due(self) -> bool:
         return time.monotonic() - self._org_viewers_read >= ORG_VIEWERS_SECONDS

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import func, select
 
-from bot.answer_workers import ORG_WORKER, SPILL_AFTER_IN_FLIGHT, AnswerWorkers, WorkerPlace, own_worker
+from bot.answer_workers import ORG_WORKER, STUCK_SECONDS, AnswerWorkers, WorkerPlace, own_worker
 from commands.registry import REGISTRY, Command, CommandContext, ParseContext, Subject
 from commands.rendering import Message, section_blocks
 from storage.database import session_factory
@@ -114,24 +114,32 @@ def test_a_persons_questions_go_to_their_own_worker_unless_it_is_busier(database
     try:
         own = workers.worker_for("dana@example.com")
         assert {workers.worker_for("dana@example.com") for _ in range(5)} == {own}
-        workers._in_flight[own] = 1
+        workers._in_flight[own] = [time.monotonic()]
         assert workers.worker_for("dana@example.com") == 1 - own
-        workers._in_flight[1 - own] = 1
+        workers._in_flight[1 - own] = [time.monotonic()]
         assert workers.worker_for("dana@example.com") == own
     finally:
         workers.close()
 
 
-def test_a_default_question_goes_to_the_worker_that_keeps_the_askers_numbers_even_when_it_is_busier(
+def test_a_warmed_question_goes_to_the_worker_that_keeps_the_askers_numbers_even_when_it_is_busier(
     database_url, config
 ):
     workers = AnswerWorkers(database_url, config, processes=2)
     try:
         own = own_worker("dana@example.com", 2)
-        workers._in_flight[own] = SPILL_AFTER_IN_FLIGHT - 1
+        workers._in_flight[own] = [time.monotonic()] * 20  # a burst: its queue moves in milliseconds
         assert workers.worker_for("dana@example.com", warmed_question=True) == own
         assert workers.worker_for("dana@example.com") == 1 - own  # any other question: the idle worker
-        workers._in_flight[own] = SPILL_AFTER_IN_FLIGHT  # stuck behind slow questions: go elsewhere
+    finally:
+        workers.close()
+
+
+def test_a_warmed_question_goes_elsewhere_when_its_worker_is_stuck_on_a_slow_one(database_url, config):
+    workers = AnswerWorkers(database_url, config, processes=2)
+    try:
+        own = own_worker("dana@example.com", 2)
+        workers._in_flight[own] = [time.monotonic() - STUCK_SECONDS - 1]  # an org-wide /funnel, say
         assert workers.worker_for("dana@example.com", warmed_question=True) == 1 - own
     finally:
         workers.close()
@@ -152,7 +160,7 @@ def test_people_who_see_the_whole_org_are_answered_by_the_worker_that_keeps_its_
     workers = AnswerWorkers(database_url, config, processes=2, engine=engine)
     try:
         workers.refresh_org_viewers()
-        workers._in_flight[ORG_WORKER] = 5
+        workers._in_flight[ORG_WORKER] = [time.monotonic()] * 5
         assert workers.worker_for(org["erin"].email) == ORG_WORKER  # exec
         assert workers.worker_for(org["rita"].email.upper()) == ORG_WORKER  # revops
         assert workers.worker_for(org["dana"].email) == 1 - ORG_WORKER  # a rep: the idle worker
