@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -92,25 +93,37 @@ def warm_people_numbers(
     started = time.monotonic()
     with sessions() as session:
         people = [caller for caller in people_to_warm(session, config) if mine(caller.email)]
-    failures = 0
+    failed: Counter[str] = Counter()
     with shared_numbers.warming():
         for caller in people:
             wait_for_quiet()
             with sessions() as session:
-                for name in WARMED_COMMANDS:
+                for step, warm in _steps(config, caller, now):
                     try:
-                        answer_as(session, config, caller, Request(f"/{name}", "", caller.email, source="warm-up"), now)
+                        warm(session)
                     except Exception:  # noqa: BLE001 - they get their answer computed when they ask
-                        failures += 1
-                        log.exception("warming /%s for %s failed", name, caller.email)
+                        failed[step] += 1
+                        # A step's first failure in a round with its traceback, the rest counted: a
+                        # bug that fails for everyone logs once, not once per person.
+                        if failed[step] == 1:
+                            log.exception("warming %s for %s failed", step, caller.email)
                         session.rollback()
-                try:
-                    _keep_searchable_deals(session, config, caller, now)
-                except Exception:  # noqa: BLE001 - their searches run in SQL
-                    failures += 1
-                    log.exception("keeping the deal names of %s failed", caller.email)
-                    session.rollback()
-    return PeopleWarmed(people=len(people), seconds=time.monotonic() - started, failures=failures)
+    if failed:
+        log.warning("warm-up failures this round (computed when asked instead): %s", dict(failed))
+    return PeopleWarmed(people=len(people), seconds=time.monotonic() - started, failures=sum(failed.values()))
+
+
+def _steps(
+    config: RevbotConfig, caller: Caller, now: datetime
+) -> list[tuple[str, Callable[[Session], object]]]:
+    """What the warm-up does for one person, each step on the person's session."""
+    def question(name: str) -> Callable[[Session], object]:
+        request = Request(f"/{name}", "", caller.email, source="warm-up")
+        return lambda session: answer_as(session, config, caller, request, now)
+
+    steps = [(f"/{name}", question(name)) for name in WARMED_COMMANDS]
+    steps.append(("/deal names", lambda session: _keep_searchable_deals(session, config, caller, now)))
+    return steps
 
 
 def _keep_searchable_deals(session: Session, config: RevbotConfig, caller: Caller, now: datetime) -> None:

@@ -136,13 +136,15 @@ def test_the_people_warm_up_writes_no_audit_row(engine, config, org):
         assert session.scalar(select(func.count()).select_from(AuditLog)) == 0
 
 
-def test_a_failing_question_is_skipped_and_the_rest_still_warmed(engine, config, org, monkeypatch):
+def test_a_failing_question_is_skipped_and_the_rest_still_warmed(engine, config, org, monkeypatch, caplog):
     def broken(*args, **kwargs):
         raise RuntimeError("funnel query failed")
 
     monkeypatch.setattr(commands.funnel, "funnel_numbers", broken)
     warmed = warm_people_numbers(session_factory(engine), config, utcnow())
-    assert warmed.failures == warmed.people  # each person's /funnel
+    assert warmed.people > 1 and warmed.failures == warmed.people  # each person's /funnel
+    tracebacks = [record for record in caplog.records if record.exc_info]
+    assert len(tracebacks) == 1  # once a round, not once a person
     monkeypatch.setattr(commands.pipeline, "pipeline_numbers", _must_not_compute)
     assert ask(engine, config, org["dana"], "/pipeline").status == "answered"
 
