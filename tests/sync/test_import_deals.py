@@ -272,13 +272,20 @@ def test_bulk_load_path_rebuilds_the_deal_indexes(engine, config, monkeypatch):
     assert rows(engine, "SELECT COUNT(*) FROM deals WHERE is_closed = :f", f=False) == [(3,)]
 
 
-def test_big_file_on_sqlite_loads_outside_wal_and_puts_wal_back(engine, config, monkeypatch):
+def _every_file_big(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Take the big-file path (`importer.BIG_FILE_ROWS`) and bulk writes for the fixture's few rows."""
     from storage.sync import deal_writer, importer
+
+    monkeypatch.setattr(importer, "BIG_FILE_ROWS", 1)
+    monkeypatch.setattr(deal_writer, "BULK_ROWS", 1)
+
+
+def test_big_file_on_sqlite_loads_outside_wal_and_puts_wal_back(engine, config, monkeypatch):
+    from storage.sync import importer
 
     if engine.dialect.name != "sqlite":
         pytest.skip("journal modes are SQLite's")
-    monkeypatch.setattr(importer, "BIG_FILE_ROWS", 1)
-    monkeypatch.setattr(deal_writer, "BULK_ROWS", 1)
+    _every_file_big(monkeypatch)
     modes: list[str] = []
     write_deals = importer.write_deals
 
@@ -334,12 +341,11 @@ def test_a_big_file_that_fails_after_writing_leaves_the_database_as_it_was(engin
 
 
 def test_a_big_import_loads_without_per_row_foreign_key_checks_and_puts_them_back(engine, config, monkeypatch):
-    from storage.sync import deal_writer, importer
+    from storage.sync import deal_writer
 
     if engine.dialect.name != "sqlite":
         pytest.skip("PostgreSQL always checks its foreign keys")
-    monkeypatch.setattr(importer, "BIG_FILE_ROWS", 1)
-    monkeypatch.setattr(deal_writer, "BULK_ROWS", 1)
+    _every_file_big(monkeypatch)
     enforced: list[int] = []
     check_references = deal_writer.check_references
 
@@ -360,10 +366,9 @@ def test_a_big_import_loads_without_per_row_foreign_key_checks_and_puts_them_bac
 def test_a_big_import_with_a_reference_to_nothing_writes_nothing(engine, config, monkeypatch, column):
     """With SQLite's checks off for the load, a deal pointing to a user or account that does not
     exist (a bug in resolving them, simulated here) must still roll the whole import back."""
-    from storage.sync import deal_writer, importer
+    from storage.sync import deal_writer
 
-    monkeypatch.setattr(importer, "BIG_FILE_ROWS", 1)
-    monkeypatch.setattr(deal_writer, "BULK_ROWS", 1)
+    _every_file_big(monkeypatch)
     resolver = "resolve_owners" if column == "owner_id" else "resolve_accounts"
     resolve = getattr(deal_writer, resolver)
 
